@@ -1,0 +1,236 @@
+"""Typed models of the UEBA API, one per concept.
+
+Reading is tolerant, because real PrivX servers are many versions apart: unknown fields are ignored,
+optional fields may be null, unknown enum values stay plain text and timestamps may carry `Z`,
+`+00:00` or fractions. Writing is strict: timestamps leave as RFC 3339 UTC with `Z`, and only the
+fields a client owns are ever sent (see `Dataset.to_request`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive datetime is taken to be UTC; an aware one is converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def format_utc(value: datetime) -> str:
+    """RFC 3339 in UTC with a `Z` suffix; fractions only when there are any."""
+    value = as_utc(value)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def _none_as_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+UtcDateTime = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json-unless-none"),
+]
+"""A timestamp that is always timezone-aware UTC, and `...Z` on the wire."""
+
+NullableList = BeforeValidator(_none_as_empty_list)
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, use_enum_values=False)
+
+
+class TrainingStatus(str, Enum):
+    TRAINING = "TRAINING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
+class AnomalyAction(str, Enum):
+    BLOCK = "BLOCK"
+    AUDIT = "AUDIT"
+
+
+class ServiceState(str, Enum):
+    RUNNING = "RUNNING"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    PENDING = "PENDING"
+
+
+class ErrorCode(str, Enum):
+    GENERAL_ERROR = "GENERAL_ERROR"
+    BAD_REQUEST = "BAD_REQUEST"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    INVALID_REQUEST_DATA = "INVALID_REQUEST_DATA"
+    REQUIRED_VALUE_MISSING = "REQUIRED_VALUE_MISSING"
+    VALUE_OUT_OF_BOUNDS = "VALUE_OUT_OF_BOUNDS"
+    VALUE_INCORRECT_TYPE = "VALUE_INCORRECT_TYPE"
+    VALUE_INCORRECT_FORMAT = "VALUE_INCORRECT_FORMAT"
+    VALUE_DUPLICATE = "VALUE_DUPLICATE"
+    CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
+    OUT_OF_RESOURCES = "OUT_OF_RESOURCES"
+    MAX_LOAD = "MAX_LOAD"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+    DATABASE_ERROR = "DATABASE_ERROR"
+    CACHE_ERROR = "CACHE_ERROR"
+    INTRA_SERVICE_COMMUNICATION_ERROR = "INTRA_SERVICE_COMMUNICATION_ERROR"
+
+
+# An enum value this client does not know is kept as its text rather than rejected.
+Status = Annotated[TrainingStatus | str, Field(union_mode="left_to_right")]
+Action = Annotated[AnomalyAction | str, Field(union_mode="left_to_right")]
+State = Annotated[ServiceState | str, Field(union_mode="left_to_right")]
+Code = Annotated[ErrorCode | str, Field(union_mode="left_to_right")]
+
+
+class Period(ApiModel):
+    """A half-open period `[start, end)`; used for excluded periods."""
+
+    start: UtcDateTime
+    end: UtcDateTime
+
+
+class TimeRange(ApiModel):
+    """`time_range_settings`, also the body of `query-connection-count`.
+
+    A missing `start` or `end` is unbounded on that side.
+    """
+
+    start: UtcDateTime | None = None
+    end: UtcDateTime | None = None
+    exclude: Annotated[list[Period], NullableList] = Field(default_factory=list)
+
+    def to_request(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Histogram(ApiModel):
+    hist: Annotated[list[float], NullableList] = Field(default_factory=list)
+    bin_edges: Annotated[list[float], NullableList] = Field(default_factory=list)
+
+
+class TrainingResult(ApiModel):
+    created: UtcDateTime | None = None
+    feature_config_name: str | None = None
+    status: Status
+    error_code: str | None = None
+    error_details: str | None = None
+    num_connections: int | None = None
+    mean: float | None = None
+    std: float | None = None
+    quantile_99: float | None = None
+    quantile_999: float | None = None
+    training_log: str | None = None
+    training_dataset_loss: Annotated[list[float], NullableList] = Field(default_factory=list)
+    validation_dataset_loss: Annotated[list[float], NullableList] = Field(default_factory=list)
+    validation_dataset_histogram: Histogram | None = None
+    dataset_id: str | None = None
+
+
+# The only fields a client may set; everything else on a Dataset belongs to the server.
+WRITABLE_DATASET_FIELDS = frozenset({"time_range_settings", "comment", "use_for_inference_once_trained"})
+
+
+class Dataset(ApiModel):
+    id: str | None = None
+    last_training: UtcDateTime | None = None
+    is_active: bool = False
+    use_for_inference_once_trained: bool = False
+    time_range_settings: TimeRange
+    training_results: Annotated[list[TrainingResult], NullableList] = Field(default_factory=list)
+    comment: str | None = None
+    created: UtcDateTime | None = None
+    created_by: str | None = None
+    updated: UtcDateTime | None = None
+    updated_by: str | None = None
+
+    def to_request(self) -> dict[str, Any]:
+        """The body of a create or update: client-owned fields only, timestamps with `Z`.
+
+        `is_active` is left out too: activation has its own endpoints (start/stop analyzing).
+        """
+        body = self.model_dump(mode="json", include=set(WRITABLE_DATASET_FIELDS))
+        body["time_range_settings"] = self.time_range_settings.to_request()
+        if body.get("comment") is None:
+            body.pop("comment", None)
+        return body
+
+    @property
+    def latest_result(self) -> TrainingResult | None:
+        return self.training_results[-1] if self.training_results else None
+
+
+class DatasetList(ApiModel):
+    count: int = 0
+    items: Annotated[list[Dataset], NullableList] = Field(default_factory=list)
+
+
+class AnomalySettings(ApiModel):
+    action: Action
+    # Bounds (0..1) are checked when writing, in the client: a server may report what it likes.
+    threshold: float
+
+
+class UebaConfiguration(ApiModel):
+    address: str | None = None
+    trust_anchors: str | None = None
+
+
+class StatusIssue(ApiModel):
+    severity: str | None = None
+    code: str | None = None
+    message: str | None = None
+    created: UtcDateTime | None = None
+    updated: UtcDateTime | None = None
+
+
+class StatusDetail(ApiModel):
+    k: str | None = None
+    v: Any = None
+
+
+class ServiceStatus(ApiModel):
+    version: str | None = None
+    api_version: str | None = None
+    status: State | None = None
+    status_message: str | None = None
+    app_id: str | None = None
+    start_time: UtcDateTime | None = None
+    issues: Annotated[list[StatusIssue], NullableList] = Field(default_factory=list)
+    status_details: Annotated[list[StatusDetail], NullableList] = Field(default_factory=list)
+
+
+class ModelInstance(ApiModel):
+    id: str | None = None
+    feature_config_name: str | None = None
+    status: str | None = None
+    created: UtcDateTime | None = None
+
+
+class InternalStatus(ApiModel):
+    training_status: str | None = None
+    inference_status: str | None = None
+    dataset_id: str | None = None
+    # Older PrivX versions call the list `model_instance_status`.
+    instances: Annotated[
+        list[ModelInstance],
+        NullableList,
+        Field(validation_alias=AliasChoices("instances", "model_instance_status")),
+    ] = Field(default_factory=list)
+
+
+class ErrorBody(ApiModel):
+    error_code: Code | None = None
+    error_message: str | None = None
+    property: str | None = None
+    details: Annotated[list[ErrorBody | None], NullableList] = Field(default_factory=list)
