@@ -1,0 +1,240 @@
+"""Every error the UEBA client raises, as one hierarchy.
+
+```
+UebaError
+├── ApiConnectionError            the server could not be reached, or the exchange broke off
+│   └── ApiTimeoutError
+├── ApiResponseValidationError    a success answer whose body this client cannot read
+└── ApiStatusError                the server answered 4xx/5xx (an unknown 4xx stays this class)
+    ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
+    └── NotFoundError 404, ConflictError 409, ServerError 5xx
+```
+
+`str(error)` is one sentence a UI may show as it is. Errors carry method and URL but never a request's
+headers, so no token or client secret can leak through them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from pydantic import ValidationError
+
+from ueba_api.models import ErrorBody, ErrorCode
+
+# How much of a body that is not a contract error (a gateway's HTML page, say) is kept as text.
+MAX_BODY_TEXT = 500
+MAX_TEXT_IN_MESSAGE = 200
+
+READABLE_ERROR_CODES = {
+    "GENERAL_ERROR": "Error",
+    "BAD_REQUEST": "Bad request",
+    "PERMISSION_DENIED": "Permission denied",
+    "INVALID_REQUEST_DATA": "Invalid request data",
+    "REQUIRED_VALUE_MISSING": "Required value missing",
+    "VALUE_OUT_OF_BOUNDS": "Value out of bounds",
+    "VALUE_INCORRECT_TYPE": "Value of incorrect type",
+    "VALUE_INCORRECT_FORMAT": "Value in incorrect format",
+    "VALUE_DUPLICATE": "Duplicate value",
+    "CONFIGURATION_ERROR": "Configuration error",
+    "OUT_OF_RESOURCES": "Server out of resources",
+    "MAX_LOAD": "Server at maximum load",
+    "TOO_MANY_CONNECTIONS": "Too many connections",
+    "DATABASE_ERROR": "Database error",
+    "CACHE_ERROR": "Cache error",
+    "INTRA_SERVICE_COMMUNICATION_ERROR": "Internal service communication error",
+    # The OAuth2 token endpoint answers with RFC 6749 codes instead.
+    "invalid_client": "OAuth client rejected",
+    "invalid_grant": "API client credentials rejected",
+    "invalid_request": "Invalid login request",
+    "unauthorized_client": "OAuth client not authorized",
+    "unsupported_grant_type": "Grant type not supported",
+    "invalid_scope": "Invalid scope",
+}
+
+
+def display_url(url: httpx.URL) -> str:
+    """The URL without any user:password part, for messages and logs."""
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+
+
+def _trimmed(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class UebaError(Exception):
+    """The base of every error this client raises."""
+
+
+class ApiConnectionError(UebaError):
+    """No answer: the connection failed, or broke off before a response arrived."""
+
+    def __init__(self, message: str, *, method: str, url: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class ApiTimeoutError(ApiConnectionError):
+    """The server took longer than the client's timeout."""
+
+
+class ApiResponseValidationError(UebaError):
+    """A 2xx answer whose body does not have the shape the contract promises."""
+
+    def __init__(self, message: str, *, status_code: int, method: str, url: str, body_text: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.method = method
+        self.url = url
+        self.body_text = body_text
+
+    @classmethod
+    def from_response(
+        cls, response: httpx.Response, error: ValidationError, *, keep_body: bool = True
+    ) -> ApiResponseValidationError:
+        request = response.request
+        url = display_url(request.url)
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        return cls(
+            f"Unexpected answer from {request.method} {url}: {problem['msg']} ({where})",
+            status_code=response.status_code,
+            method=request.method,
+            url=url,
+            body_text=_trimmed(response.text, MAX_BODY_TEXT) if keep_body else "",
+        )
+
+
+class ApiStatusError(UebaError):
+    """The server answered with a 4xx or 5xx status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str,
+        url: str,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        property: str | None = None,
+        details: list[ErrorBody | None] | None = None,
+        body_text: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_code = error_code
+        self.error_message = error_message
+        self.property = property
+        self.details = details or []
+        self.method = method
+        self.url = url
+        self.body_text = body_text
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiStatusError:
+        """The typed error for a 4xx/5xx answer, whatever its body looks like."""
+        request = response.request
+        body = _error_body(response.content)
+        error_class = _class_for_status(response.status_code)
+        return error_class(
+            _sentence(response, body),
+            status_code=response.status_code,
+            method=request.method,
+            url=display_url(request.url),
+            error_code=_code_text(body.error_code) if body else None,
+            error_message=body.error_message if body else None,
+            property=body.property if body else None,
+            details=body.details if body else [],
+            body_text=_trimmed(response.text, MAX_BODY_TEXT),
+        )
+
+
+class BadRequestError(ApiStatusError):
+    """400: the request was malformed or held invalid values (`property` says which)."""
+
+
+class AuthenticationError(ApiStatusError):
+    """401: no valid token, or the login itself was refused."""
+
+
+class PermissionDeniedError(ApiStatusError):
+    """403: logged in, but without the permission the call needs."""
+
+
+class NotFoundError(ApiStatusError):
+    """404: no such dataset (or endpoint)."""
+
+
+class ConflictError(ApiStatusError):
+    """409: a training is already running, or the dataset's state forbids the change."""
+
+
+class ServerError(ApiStatusError):
+    """5xx: the server, or a gateway in front of it, failed."""
+
+
+_CLASS_BY_STATUS: dict[int, type[ApiStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+}
+
+
+def _class_for_status(status_code: int) -> type[ApiStatusError]:
+    if status_code >= 500:
+        return ServerError
+    return _CLASS_BY_STATUS.get(status_code, ApiStatusError)
+
+
+def _error_body(content: bytes) -> ErrorBody | None:
+    """The contract's error body, or the OAuth2 one mapped onto it; None for anything else."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if "error" in data and "error_code" not in data:
+        data = {"error_code": data["error"], "error_message": data.get("error_description")}
+    try:
+        body = ErrorBody.model_validate(data)
+    except ValidationError:
+        return None
+    return body if body.error_code or body.error_message else None
+
+
+def _code_text(error_code: ErrorCode | str | None) -> str | None:
+    """Known codes arrive as `ErrorCode` members, unknown ones as text: callers get plain text either way."""
+    return error_code.value if isinstance(error_code, ErrorCode) else error_code
+
+
+def _readable_code(error_code: ErrorCode | str) -> str:
+    code = _code_text(error_code) or ""
+    return READABLE_ERROR_CODES.get(code, code)
+
+
+def _with_property(message: str, property: str | None) -> str:
+    return f"{message} ({property})" if property else message
+
+
+def _sentence(response: httpx.Response, body: ErrorBody | None) -> str:
+    """E.g. `Invalid request data: end must be after start (time_range_settings.end)`."""
+    status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+    if body is None:
+        request = response.request
+        text = _trimmed(response.text, MAX_TEXT_IN_MESSAGE) or "(empty body)"
+        return f"{status} from {request.method} {display_url(request.url)}: {text}"
+    prefix = _readable_code(body.error_code) if body.error_code else status
+    sentence = _with_property(f"{prefix}: {body.error_message or status}", body.property)
+    nested = [
+        _with_property(detail.error_message or _readable_code(detail.error_code), detail.property)
+        for detail in body.details
+        if detail is not None and (detail.error_message or detail.error_code)
+    ]
+    return "; ".join([sentence, *nested])

@@ -1,0 +1,103 @@
+"""Where and how to reach a PrivX UEBA API: one settings object for the notebook, the app and the CLI.
+
+The same `ClientSettings` is filled from `PRIVX_API_*` environment variables (`from_env`), from
+Streamlit secrets or from a form; `UebaClient.from_settings` turns it into a client. Secrets are
+`SecretStr`, so they never show in a repr, a log line or a validation error.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ENV_PREFIX = "PRIVX_API_"
+DEFAULT_OAUTH_CLIENT_ID = "privx-external"
+PEM_MARKER = "-----BEGIN"
+
+
+def tls_context(ca_cert: str) -> ssl.SSLContext:
+    """A verifying TLS context trusting `ca_cert`, given as a file path or as PEM text."""
+    if PEM_MARKER in ca_cert:
+        return ssl.create_default_context(cadata=ca_cert)
+    return ssl.create_default_context(cafile=ca_cert)
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """The plain value of a secret, for the one place that must send it."""
+    return secret.get_secret_value() if secret is not None else None
+
+
+class ClientSettings(BaseModel):
+    """Connection settings; authenticate with `token`, or with `client_id` and `client_secret`.
+
+    A static `token` is used as it is when given, even if client credentials are set too.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str
+    token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID
+    oauth_client_secret: SecretStr | None = None
+    # A CA bundle is public, but a PEM text would swamp the repr.
+    ca_cert: str | None = Field(default=None, repr=False)
+    verify: bool = True
+    timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        url = httpx.URL(value.strip())
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an http(s) URL such as https://privx.example.com")
+        return str(url).rstrip("/")
+
+    @field_validator("ca_cert")
+    @classmethod
+    def _loadable_ca_cert(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        if PEM_MARKER not in value and not Path(value).is_file():
+            raise ValueError("must be PEM text or the path of a PEM file; no such file")
+        try:
+            tls_context(value)
+        except (ssl.SSLError, ValueError) as error:
+            raise ValueError(f"is not a readable PEM certificate ({error})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _has_credentials(self) -> ClientSettings:
+        if self.token is not None:
+            return self
+        if self.client_id is None and self.client_secret is None:
+            raise ValueError("give either token, or client_id and client_secret")
+        if self.client_id is None:
+            raise ValueError("client_id is required with client_secret")
+        if self.client_secret is None:
+            raise ValueError("client_secret is required with client_id")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ClientSettings:
+        """Read `PRIVX_API_BASE_URL`, `PRIVX_API_CLIENT_ID`, `PRIVX_API_CLIENT_SECRET`,
+        `PRIVX_API_OAUTH_CLIENT_ID`, `PRIVX_API_OAUTH_CLIENT_SECRET`, `PRIVX_API_TOKEN` and
+        `PRIVX_API_CA_CERT` (a path or PEM text); empty variables count as unset."""
+        environ = os.environ if environ is None else environ
+        names = ("base_url", "token", "client_id", "client_secret", "oauth_client_id",
+                 "oauth_client_secret", "ca_cert")
+        values = {name: environ.get(ENV_PREFIX + name.upper(), "").strip() for name in names}
+        return cls.model_validate({**{name: value for name, value in values.items() if value}, **overrides})
+
+    def tls_verify(self) -> ssl.SSLContext | bool:
+        """What httpx's `verify` takes: a context trusting `ca_cert`, or plain True/False."""
+        if self.verify and self.ca_cert:
+            return tls_context(self.ca_cert)
+        return self.verify
