@@ -1,0 +1,67 @@
+"""Settings of one reference server process: where its data lives and which API clients it knows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MANAGE_PERMISSIONS = frozenset({"ueba-view", "ueba-manage"})
+VIEW_PERMISSIONS = frozenset({"ueba-view"})
+
+# Well-known demo credentials: printed at start when (and only when) they are the ones in use.
+DEMO_CLIENT_ID = "ueba-demo"
+DEMO_CLIENT_SECRET = "ueba-demo-secret"
+DEMO_OAUTH_CLIENT_ID = "privx-external"
+DEMO_OAUTH_CLIENT_SECRET = "privx-external-demo-secret"
+
+DEFAULT_CONNECTIONS = 150_000
+DEFAULT_SEED = 7
+DEFAULT_EPOCHS = 15
+DEFAULT_TOKEN_LIFETIME_SECONDS = 300
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """An API client the server accepts in the password grant."""
+
+    client_id: str
+    secret: str = field(repr=False)
+    permissions: frozenset[str] = MANAGE_PERMISSIONS
+
+    @property
+    def is_demo(self) -> bool:
+        return self.client_id == DEMO_CLIENT_ID and self.secret == DEMO_CLIENT_SECRET
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """The OAuth client (usually `privx-external`) whose Basic auth the token endpoint requires."""
+
+    client_id: str = DEMO_OAUTH_CLIENT_ID
+    secret: str = field(default=DEMO_OAUTH_CLIENT_SECRET, repr=False)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.client_id == DEMO_OAUTH_CLIENT_ID and self.secret == DEMO_OAUTH_CLIENT_SECRET
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path
+    api_clients: tuple[ApiClient, ...] = (ApiClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),)
+    oauth_client: OAuthClient = OAuthClient()
+    token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS
+    connections: int = DEFAULT_CONNECTIONS
+    seed: int = DEFAULT_SEED
+    epochs: int = DEFAULT_EPOCHS
+    demo: bool = False
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "ueba.sqlite3"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

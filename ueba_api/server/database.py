@@ -1,0 +1,121 @@
+"""The server's one SQLite file (WAL mode): schema, connections to it, and the small settings table.
+
+Every unit of work opens its own connection: the API runs handlers on a thread pool and trainings run
+in other processes, and SQLite in WAL mode lets them all read while one writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    time_range TEXT NOT NULL,
+    comment TEXT,
+    use_for_inference_once_trained INTEGER NOT NULL DEFAULT 0,
+    is_active INTEGER NOT NULL DEFAULT 0,
+    last_training TEXT,
+    created TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+-- At most one active dataset.
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_dataset ON datasets (is_active) WHERE is_active = 1;
+
+CREATE TABLE IF NOT EXISTS training_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id TEXT NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+    created TEXT NOT NULL,
+    finished TEXT,
+    feature_config_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    set_active INTEGER NOT NULL DEFAULT 0,
+    error_code TEXT,
+    error_details TEXT,
+    num_connections INTEGER,
+    mean REAL,
+    std REAL,
+    quantile_99 REAL,
+    quantile_999 REAL,
+    training_log TEXT NOT NULL DEFAULT '',
+    training_dataset_loss TEXT NOT NULL DEFAULT '[]',
+    validation_dataset_loss TEXT NOT NULL DEFAULT '[]',
+    validation_losses BLOB
+);
+-- One training per dataset at a time: a second TRAINING row for a dataset is refused by SQLite itself.
+CREATE UNIQUE INDEX IF NOT EXISTS one_training_per_dataset
+    ON training_results (dataset_id) WHERE status = 'TRAINING';
+CREATE INDEX IF NOT EXISTS results_by_dataset ON training_results (dataset_id, id);
+
+CREATE TABLE IF NOT EXISTS connections (
+    id INTEGER PRIMARY KEY,
+    start_us INTEGER NOT NULL,
+    duration_seconds REAL NOT NULL,
+    user TEXT NOT NULL,
+    source_address TEXT NOT NULL,
+    target_host TEXT NOT NULL,
+    target_account TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    -- Ground truth for evaluation only: never a feature.
+    is_anomaly INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS connections_by_start ON connections (start_us);
+
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def initialise(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one unit of work: committed when the block ends, rolled back on error."""
+        connection = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        with self.connect() as connection:
+            row = connection.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.connect() as connection:
+            connection.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    @staticmethod
+    def increment_counter(connection: sqlite3.Connection, key: str) -> None:
+        """Adds one to an integer setting inside the caller's transaction."""
+        connection.execute(
+            "INSERT INTO settings (key, value) VALUES (?, '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+            (key,),
+        )

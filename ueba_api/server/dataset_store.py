@@ -1,0 +1,306 @@
+"""Datasets and their training results in SQLite, shaped as the contract's objects.
+
+Each result keeps its per-connection validation losses (float32 BLOB), so that a read re-bins them into
+any `bin_count`. A training worker (another process) writes its progress through the same class; every
+write of a run is conditional on the run still being TRAINING, so a run that was cancelled or declared
+interrupted can never come back to life.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ueba_api.models import TrainingStatus, format_utc
+from ueba_api.server.database import Database
+from ueba_api.server.schemas import DatasetRequest, TimeRangeRequest
+
+
+class DatasetNotFound(Exception):
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(f"Dataset {dataset_id} not found")
+
+
+class DatasetConflict(Exception):
+    """The change conflicts with the dataset's state (409)."""
+
+
+TRAINING_ONGOING = "Training is already on-going"
+_FAILURE_ASSIGNMENTS = (
+    "status = 'FAILURE', finished = ?, error_code = ?, error_details = ?, training_log = training_log || ?"
+)
+
+
+def utc_now() -> str:
+    return format_utc(datetime.now(UTC))
+
+
+class DatasetStore:
+    def __init__(self, database: Database, models_dir: Path) -> None:
+        self.database = database
+        self.models_dir = models_dir
+
+    # Datasets
+
+    def create(self, request: DatasetRequest, caller: str) -> str:
+        dataset_id = str(uuid.uuid4())
+        now = utc_now()
+        with self.database.connect() as connection:
+            connection.execute(
+                "INSERT INTO datasets (id, time_range, comment, use_for_inference_once_trained, created,"
+                " created_by, updated, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (dataset_id, _time_range_json(request), request.comment,
+                 request.use_for_inference_once_trained, now, caller, now, caller),
+            )  # fmt: skip
+        return dataset_id
+
+    def update(self, dataset_id: str, request: DatasetRequest, caller: str) -> None:
+        """Replaces the definition and empties the training history (weights included)."""
+        with self.database.connect() as connection:
+            self._require_changeable(connection, dataset_id, "updated")
+            result_ids = self._result_ids(connection, dataset_id)
+            connection.execute("DELETE FROM training_results WHERE dataset_id = ?", (dataset_id,))
+            connection.execute(
+                "UPDATE datasets SET time_range = ?, comment = ?, use_for_inference_once_trained = ?,"
+                " last_training = NULL, updated = ?, updated_by = ? WHERE id = ?",
+                (_time_range_json(request), request.comment, request.use_for_inference_once_trained,
+                 utc_now(), caller, dataset_id),
+            )  # fmt: skip
+        self._delete_weights(result_ids)
+
+    def delete(self, dataset_id: str) -> None:
+        with self.database.connect() as connection:
+            self._require_changeable(connection, dataset_id, "deleted")
+            result_ids = self._result_ids(connection, dataset_id)
+            connection.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
+        self._delete_weights(result_ids)
+
+    def get(self, dataset_id: str, *, logs: bool = False, bin_count: int = 50) -> dict[str, Any]:
+        with self.database.connect() as connection:
+            row = self._dataset_row(connection, dataset_id)
+            results = connection.execute(
+                "SELECT * FROM training_results WHERE dataset_id = ? ORDER BY id", (dataset_id,)
+            ).fetchall()
+        return _dataset(row, [_result(result, logs, bin_count) for result in results])
+
+    def list(self, *, logs: bool = False, bin_count: int = 50) -> list[dict[str, Any]]:
+        with self.database.connect() as connection:
+            rows = connection.execute("SELECT * FROM datasets ORDER BY created, id").fetchall()
+            results = connection.execute("SELECT * FROM training_results ORDER BY id").fetchall()
+        by_dataset: dict[str, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+        for result in results:
+            by_dataset[result["dataset_id"]].append(_result(result, logs, bin_count))
+        return [_dataset(row, by_dataset[row["id"]]) for row in rows]
+
+    def exists(self) -> bool:
+        with self.database.connect() as connection:
+            return connection.execute("SELECT 1 FROM datasets LIMIT 1").fetchone() is not None
+
+    def time_range(self, dataset_id: str) -> TimeRangeRequest:
+        with self.database.connect() as connection:
+            row = self._dataset_row(connection, dataset_id)
+        return TimeRangeRequest.model_validate_json(row["time_range"])
+
+    def activate(self, dataset_id: str) -> None:
+        with self.database.connect() as connection:
+            self._dataset_row(connection, dataset_id)
+            succeeded = connection.execute(
+                "SELECT 1 FROM training_results WHERE dataset_id = ? AND status = 'SUCCESS'", (dataset_id,)
+            ).fetchone()
+            if succeeded is None:
+                raise DatasetConflict(
+                    f"Dataset {dataset_id} has no successful training: train it before analyzing with it"
+                )
+            _make_active(connection, dataset_id)
+
+    def deactivate(self) -> None:
+        with self.database.connect() as connection:
+            connection.execute("UPDATE datasets SET is_active = 0 WHERE is_active = 1")
+
+    def active_dataset_id(self) -> str | None:
+        with self.database.connect() as connection:
+            row = connection.execute("SELECT id FROM datasets WHERE is_active = 1").fetchone()
+        return None if row is None else row["id"]
+
+    def latest_results(self) -> list[dict[str, Any]]:
+        """The newest result of each dataset: id, dataset, feature set, status, created."""
+        with self.database.connect() as connection:
+            rows = connection.execute(
+                "SELECT CAST(id AS TEXT) AS id, dataset_id, feature_config_name, status, created"
+                " FROM training_results"
+                " WHERE id IN (SELECT MAX(id) FROM training_results GROUP BY dataset_id) ORDER BY id"
+            ).fetchall()
+        return [dict(row) for row in rows]
+
+    # Training results
+
+    def start_training(
+        self, dataset_id: str, feature_config_name: str, num_connections: int, set_active: bool
+    ) -> int:
+        """A new TRAINING result; DatasetConflict if one is already running for the dataset."""
+        with self.database.connect() as connection:
+            self._dataset_row(connection, dataset_id)
+            try:
+                cursor = connection.execute(
+                    "INSERT INTO training_results (dataset_id, created, feature_config_name, status,"
+                    " num_connections, set_active) VALUES (?, ?, ?, 'TRAINING', ?, ?)",
+                    (dataset_id, utc_now(), feature_config_name, num_connections, set_active),
+                )
+            except sqlite3.IntegrityError as error:
+                raise DatasetConflict(TRAINING_ONGOING) from error
+        return int(cursor.lastrowid)
+
+    def record_epoch(
+        self, result_id: int, training_loss: float, validation_loss: float, log_line: str
+    ) -> bool:
+        """Appends one epoch's losses; False when the run is no longer TRAINING (stop then)."""
+        return self._update_running(
+            result_id,
+            "training_dataset_loss = json_insert(training_dataset_loss, '$[#]', ?),"
+            " validation_dataset_loss = json_insert(validation_dataset_loss, '$[#]', ?),"
+            " training_log = training_log || ?",
+            (training_loss, validation_loss, log_line + "\n"),
+        )
+
+    def append_log(self, result_id: int, log_line: str) -> bool:
+        return self._update_running(result_id, "training_log = training_log || ?", (log_line + "\n",))
+
+    def finish_success(self, result_id: int, validation_losses: np.ndarray, log_line: str) -> bool:
+        """Stores the losses and their statistics; activates the dataset if that was asked for."""
+        losses = validation_losses.astype(np.float32)
+        exact = losses.astype(np.float64)  # statistics of the very values the histogram will bin
+        with self.database.connect() as connection:
+            changed = connection.execute(
+                "UPDATE training_results SET status = 'SUCCESS', finished = ?, mean = ?, std = ?,"
+                " quantile_99 = ?, quantile_999 = ?, validation_losses = ?, training_log = training_log || ?"
+                " WHERE id = ? AND status = 'TRAINING'",
+                (utc_now(), float(exact.mean()), float(exact.std()), float(np.quantile(exact, 0.99)),
+                 float(np.quantile(exact, 0.999)), losses.tobytes(), log_line + "\n", result_id),
+            ).rowcount  # fmt: skip
+            if not changed:
+                return False
+            row = connection.execute(
+                "SELECT r.dataset_id, r.set_active, d.use_for_inference_once_trained AS once_trained"
+                " FROM training_results r JOIN datasets d ON d.id = r.dataset_id WHERE r.id = ?",
+                (result_id,),
+            ).fetchone()
+            connection.execute(
+                "UPDATE datasets SET last_training = ? WHERE id = ?", (utc_now(), row["dataset_id"])
+            )
+            if row["set_active"] or row["once_trained"]:
+                _make_active(connection, row["dataset_id"])
+        return True
+
+    def finish_failure(self, result_id: int, error_code: str, error_details: str) -> bool:
+        return self._update_running(
+            result_id,
+            _FAILURE_ASSIGNMENTS,
+            (utc_now(), error_code, error_details, f"FAILURE: {error_details}\n"),
+        )
+
+    def fail_unfinished(self, error_code: str, error_details: str) -> int:
+        """Every run still TRAINING becomes a FAILURE (their workers are gone); returns how many."""
+        with self.database.connect() as connection:
+            return connection.execute(
+                f"UPDATE training_results SET {_FAILURE_ASSIGNMENTS} WHERE status = 'TRAINING'",
+                (utc_now(), error_code, error_details, f"FAILURE: {error_details}\n"),
+            ).rowcount
+
+    def latest_success_id(self, dataset_id: str) -> int | None:
+        with self.database.connect() as connection:
+            row = connection.execute(
+                "SELECT MAX(id) AS id FROM training_results WHERE dataset_id = ? AND status = 'SUCCESS'",
+                (dataset_id,),
+            ).fetchone()
+        return row["id"]
+
+    def weights_path(self, result_id: int) -> Path:
+        return self.models_dir / f"result-{result_id}.joblib"
+
+    # Helpers
+
+    def _update_running(self, result_id: int, assignments: str, parameters: tuple[Any, ...]) -> bool:
+        with self.database.connect() as connection:
+            cursor = connection.execute(
+                f"UPDATE training_results SET {assignments} WHERE id = ? AND status = 'TRAINING'",
+                (*parameters, result_id),
+            )
+        return cursor.rowcount == 1
+
+    @staticmethod
+    def _dataset_row(connection: sqlite3.Connection, dataset_id: str) -> sqlite3.Row:
+        row = connection.execute("SELECT * FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+        if row is None:
+            raise DatasetNotFound(dataset_id)
+        return row
+
+    def _require_changeable(self, connection: sqlite3.Connection, dataset_id: str, change: str) -> None:
+        if self._dataset_row(connection, dataset_id)["is_active"]:
+            raise DatasetConflict(
+                f"Dataset {dataset_id} is active and cannot be {change}: stop analyzing first"
+            )
+
+    @staticmethod
+    def _result_ids(connection: sqlite3.Connection, dataset_id: str) -> list[int]:
+        rows = connection.execute("SELECT id FROM training_results WHERE dataset_id = ?", (dataset_id,))
+        return [row["id"] for row in rows]
+
+    def _delete_weights(self, result_ids: list[int]) -> None:
+        for result_id in result_ids:
+            self.weights_path(result_id).unlink(missing_ok=True)
+
+
+def _make_active(connection: sqlite3.Connection, dataset_id: str) -> None:
+    connection.execute("UPDATE datasets SET is_active = 0 WHERE is_active = 1 AND id != ?", (dataset_id,))
+    connection.execute("UPDATE datasets SET is_active = 1 WHERE id = ?", (dataset_id,))
+
+
+def _time_range_json(request: DatasetRequest) -> str:
+    return request.time_range_settings.model_dump_json()
+
+
+def _dataset(row: sqlite3.Row, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "last_training": row["last_training"],
+        "is_active": bool(row["is_active"]),
+        "use_for_inference_once_trained": bool(row["use_for_inference_once_trained"]),
+        "time_range_settings": json.loads(row["time_range"]),
+        "training_results": results,
+        "comment": row["comment"],
+        "created": row["created"],
+        "created_by": row["created_by"],
+        "updated": row["updated"],
+        "updated_by": row["updated_by"],
+    }
+
+
+def _result(row: sqlite3.Row, logs: bool, bin_count: int) -> dict[str, Any]:
+    histogram = None
+    if row["validation_losses"] is not None:
+        losses = np.frombuffer(row["validation_losses"], dtype=np.float32).astype(np.float64)
+        counts, edges = np.histogram(losses, bins=bin_count)
+        histogram = {"hist": counts.tolist(), "bin_edges": edges.tolist()}
+    return {
+        "created": row["created"],
+        "feature_config_name": row["feature_config_name"],
+        "status": TrainingStatus(row["status"]).value,
+        "error_code": row["error_code"],
+        "error_details": row["error_details"],
+        "num_connections": row["num_connections"],
+        "mean": row["mean"],
+        "std": row["std"],
+        "quantile_99": row["quantile_99"],
+        "quantile_999": row["quantile_999"],
+        "training_log": row["training_log"] if logs else None,
+        "training_dataset_loss": json.loads(row["training_dataset_loss"]),
+        "validation_dataset_loss": json.loads(row["validation_dataset_loss"]),
+        "validation_dataset_histogram": histogram,
+        "dataset_id": row["dataset_id"],
+    }

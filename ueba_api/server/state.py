@@ -1,0 +1,114 @@
+"""Everything one server process holds, opened at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ueba_api.models import format_utc
+from ueba_api.server.auth import TokenStore
+from ueba_api.server.config import ServerConfig
+from ueba_api.server.connections import ConnectionCounter, ConnectionStore
+from ueba_api.server.database import Database
+from ueba_api.server.dataset_store import DatasetStore
+from ueba_api.server.generator import GeneratorSettings, generate_connections
+from ueba_api.server.schemas import DatasetRequest, TimeRangeRequest
+from ueba_api.server.supervisor import TrainingSupervisor
+
+logger = logging.getLogger("ueba_api.server")
+
+INTERRUPTED_BY_RESTART = "The training was interrupted by a server restart: train the dataset again"
+DEMO_CREATOR = "demo"
+
+
+@dataclass
+class SetupSessions:
+    """Single-use download sessions of the setup script."""
+
+    _ids: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, session_id: str) -> None:
+        with self._lock:
+            self._ids.add(session_id)
+
+    def take(self, session_id: str) -> bool:
+        with self._lock:
+            if session_id not in self._ids:
+                return False
+            self._ids.remove(session_id)
+            return True
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    database: Database
+    datasets: DatasetStore
+    connections: ConnectionStore
+    counter: ConnectionCounter
+    supervisor: TrainingSupervisor
+    tokens: TokenStore
+    setup_sessions: SetupSessions
+    started: datetime
+
+    @classmethod
+    def open(cls, config: ServerConfig) -> ServerState:
+        """Opens (or creates) the store; generates the connection history on a first start."""
+        database = Database(config.database_path)
+        database.initialise()
+        datasets = DatasetStore(database, config.models_dir)
+        interrupted = datasets.fail_unfinished("INTERRUPTED", INTERRUPTED_BY_RESTART)
+        if interrupted:
+            logger.warning("%d training(s) interrupted by the last shutdown are now FAILURE", interrupted)
+        connections = ConnectionStore(database)
+        if connections.is_empty():
+            settings = GeneratorSettings(connections=config.connections, seed=config.seed)
+            written = connections.insert(generate_connections(settings))
+            logger.info("Generated %d connections (seed %d)", written, config.seed)
+        counter = ConnectionCounter(connections)
+        counter.refresh()
+        return cls(
+            config=config,
+            database=database,
+            datasets=datasets,
+            connections=connections,
+            counter=counter,
+            supervisor=TrainingSupervisor(config, datasets, counter),
+            tokens=TokenStore(config.token_lifetime_seconds),
+            setup_sessions=SetupSessions(),
+            started=datetime.now(UTC),
+        )
+
+    def create_demo_dataset(self) -> None:
+        """On a first start with --demo: one dataset over the whole history, training."""
+        if self.datasets.exists():
+            return
+        span = self.connections.time_span()
+        if span is None:
+            return
+        first, last = span
+        time_range = {"start": format_utc(first), "end": format_utc(last + timedelta(seconds=1))}
+        request = DatasetRequest(
+            time_range_settings=TimeRangeRequest.model_validate(time_range),
+            comment="Demo: the whole generated history",
+            use_for_inference_once_trained=True,
+        )
+        dataset_id = self.datasets.create(request, DEMO_CREATOR)
+        self.supervisor.start(dataset_id, set_active=False)
+        logger.info("Demo dataset %s created; its training is running", dataset_id)
+
+    def close(self) -> None:
+        self.supervisor.shutdown()
+
+
+def _server_state(request: Request) -> ServerState:
+    return request.app.state.server
+
+
+State = Annotated[ServerState, Depends(_server_state)]

@@ -1,0 +1,99 @@
+"""Starts training runs in worker processes (spawned: no state is forked from the threaded server) and
+watches them, so that a worker that dies without a word still leaves a FAILURE behind."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from multiprocessing.process import BaseProcess
+
+from ueba_api.server.config import ServerConfig
+from ueba_api.server.connections import ConnectionCounter, Window
+from ueba_api.server.dataset_store import DatasetStore
+from ueba_api.server.features import FEATURE_CONFIG_NAME
+from ueba_api.server.training import TrainingJob, run_training
+
+MIN_CONNECTIONS = 5_000
+
+logger = logging.getLogger("ueba_api.server")
+
+
+class TrainingSupervisor:
+    def __init__(self, config: ServerConfig, store: DatasetStore, counter: ConnectionCounter) -> None:
+        self.config = config
+        self.store = store
+        self.counter = counter
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._workers: dict[str, tuple[int, BaseProcess]] = {}
+
+    def start(self, dataset_id: str, set_active: bool) -> int:
+        """Starts a run of the dataset and returns how many connections it uses.
+
+        Raises DatasetNotFound, or DatasetConflict when a run of the dataset is already going on.
+        """
+        count = self.counter.count(Window.from_request(self.store.time_range(dataset_id)))
+        result_id = self.store.start_training(dataset_id, FEATURE_CONFIG_NAME, count, set_active)
+        if count < MIN_CONNECTIONS:
+            self.store.finish_failure(
+                result_id,
+                "NOT_ENOUGH_CONNECTIONS",
+                f"The dataset has {count:,} connections but a training needs at least {MIN_CONNECTIONS:,}:"
+                " widen the time range or exclude less",
+            )
+            return count
+        job = TrainingJob(
+            database_path=self.config.database_path,
+            models_dir=self.config.models_dir,
+            result_id=result_id,
+            dataset_id=dataset_id,
+            epochs=self.config.epochs,
+            seed=self.config.seed,
+            server_pid=os.getpid(),
+        )
+        process = self._context.Process(target=run_training, args=(job,), name=f"ueba-training-{result_id}")
+        process.daemon = True
+        process.start()
+        with self._lock:
+            self._workers[dataset_id] = (result_id, process)
+        threading.Thread(target=self._watch, args=(dataset_id, result_id, process), daemon=True).start()
+        return count
+
+    def is_training(self) -> bool:
+        with self._lock:
+            return bool(self._workers)
+
+    def stop_worker(self, dataset_id: str) -> None:
+        """Ends the dataset's running worker, if any, once its run has been deleted or declared over."""
+        with self._lock:
+            entry = self._workers.pop(dataset_id, None)
+        if entry is not None:
+            _end(entry[1])
+
+    def shutdown(self) -> None:
+        with self._lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for result_id, process in workers:
+            self.store.finish_failure(
+                result_id, "INTERRUPTED", "The training was interrupted by a server shutdown: train it again"
+            )
+            _end(process)
+
+    def _watch(self, dataset_id: str, result_id: int, process: BaseProcess) -> None:
+        process.join()
+        with self._lock:
+            if self._workers.get(dataset_id, (None, None))[1] is process:
+                del self._workers[dataset_id]
+        details = f"The training worker stopped unexpectedly (exit code {process.exitcode})"
+        if self.store.finish_failure(result_id, "WORKER_EXITED", details):
+            logger.warning("Training result %s: %s", result_id, details)
+
+
+def _end(process: BaseProcess) -> None:
+    process.terminate()
+    process.join(timeout=10)
+    if process.is_alive():
+        process.kill()
+        process.join()
