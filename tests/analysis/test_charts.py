@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from ueba_api.charts import (
+    MARKER_COLORS,
+    coverage_timeline,
+    histogram_overlay,
+    loss_curves,
+    smooth,
+    validation_histogram,
+)
+from ueba_api.frames import histogram_frame, loss_frame, training_runs
+from ueba_api.models import DatasetList, Histogram, Period, TrainingResult
+
+from .vega import data_of, layers, mark_of, spec_of
+
+
+def test_smooth_matches_a_hand_computation() -> None:
+    # weight 0.5: last = 0.5, 1.25, 2.125; debiased by 0.5, 0.75, 0.875.
+    assert smooth([1.0, 2.0, 3.0], 0.5) == pytest.approx([1.0, 5 / 3, 17 / 7])
+    # weight 0.9 on [10, 0]: last = 1.0 -> 1.0 / 0.1 = 10; then 0.9 -> 0.9 / 0.19.
+    assert smooth([10.0, 0.0], 0.9) == pytest.approx([10.0, 0.9 / 0.19])
+
+
+def test_smooth_with_weight_zero_leaves_values_alone() -> None:
+    assert smooth([0.3, 0.1, 0.2], 0.0) == [0.3, 0.1, 0.2]
+
+
+def test_smooth_passes_non_finite_values_through_without_counting_them() -> None:
+    smoothed = smooth([1.0, math.nan, 3.0, math.inf], 0.5)
+
+    # 3.0 is the second finite value: last = 0.5 * 0.5 + 0.5 * 3 = 1.75, debiased by 0.75.
+    assert smoothed[0] == 1.0 and math.isnan(smoothed[1])
+    assert smoothed[2] == pytest.approx(1.75 / 0.75)
+    assert smoothed[3] == math.inf
+
+
+@pytest.mark.parametrize("weight", [1.0, -0.1, 1.5])
+def test_smooth_refuses_a_weight_outside_0_to_1(weight: float) -> None:
+    with pytest.raises(ValueError, match="weight: must be at least 0 and below 1"):
+        smooth([1.0], weight)
+
+
+def test_loss_curves_overlay_runs_by_colour_and_splits_by_dash(dataset_list: DatasetList) -> None:
+    frame = loss_frame(training_runs(dataset_list))
+    spec = spec_of(loss_curves(frame))
+
+    [layer] = layers(spec)
+    assert mark_of(layer) == {"type": "line", "point": True}
+    encoding = layer["encoding"]
+    assert (encoding["x"]["field"], encoding["y"]["field"]) == ("epoch", "loss")
+    assert (encoding["color"]["field"], encoding["strokeDash"]["field"]) == ("run", "split")
+    assert "type" not in encoding["y"].get("scale", {})
+    assert [tip["field"] for tip in encoding["tooltip"]] == ["run", "split", "epoch", "loss", "smoothed_loss"]
+    records = pd.DataFrame(data_of(spec, layer))
+    assert len(records) == len(frame)
+    validation = records[(records["run"] == "Q1 2024 baseline #2") & (records["split"] == "validation")]
+    success = dataset_list.items[0].training_results[1]
+    assert validation.sort_values("epoch")["loss"].tolist() == success.validation_dataset_loss
+    assert (records["smoothed_loss"] == records["loss"]).all()
+
+
+def test_loss_curves_draw_smoothed_curves_over_faint_raw_ones(trained: TrainingResult) -> None:
+    spec = spec_of(loss_curves(loss_frame({"run": trained}), smoothing=0.6))
+
+    raw, smoothed = layers(spec)
+    assert mark_of(raw)["opacity"] == 0.25 and raw["encoding"]["y"]["field"] == "loss"
+    assert smoothed["encoding"]["y"]["field"] == "smoothed_loss"
+    records = pd.DataFrame(data_of(spec, smoothed))
+    training = records[records["split"] == "training"].sort_values("epoch")
+    assert training["loss"].tolist() == trained.training_dataset_loss
+    assert training["smoothed_loss"].tolist() == pytest.approx(smooth(trained.training_dataset_loss, 0.6))
+
+
+def test_loss_curves_on_a_log_axis_leave_out_losses_that_are_not_positive() -> None:
+    result = TrainingResult(status="SUCCESS", training_dataset_loss=[0.5, 0.0, 0.25])
+    spec = spec_of(loss_curves(loss_frame(result), log_scale=True))
+
+    [layer] = layers(spec)
+    assert layer["encoding"]["y"]["scale"]["type"] == "log"
+    assert layer["encoding"]["y"]["title"] == "Loss (log scale)"
+    assert [record["loss"] for record in data_of(spec, layer)] == [0.5, 0.25]
+
+
+def test_loss_curves_of_no_runs_is_still_a_chart() -> None:
+    spec = spec_of(loss_curves(loss_frame([]), smoothing=0.5))
+    assert all(data_of(spec, layer) == [] for layer in layers(spec))
+
+
+def test_validation_histogram_draws_the_api_bins_and_labelled_statistics(trained: TrainingResult) -> None:
+    spec = spec_of(validation_histogram(trained, threshold=0.15))
+    histogram = trained.validation_dataset_histogram
+
+    bars, rules, labels = layers(spec)
+    assert mark_of(bars)["type"] == "bar"
+    assert bars["encoding"]["x"] | {"title": None} == {
+        "field": "bin_start", "bin": "binned", "type": "quantitative", "title": None,
+    }
+    assert bars["encoding"]["x2"] == {"field": "bin_end"}
+    assert bars["encoding"]["y"]["field"] == "count"
+    assert [tip["field"] for tip in bars["encoding"]["tooltip"]] == ["bin_start", "bin_end", "count", "share"]
+    bins = data_of(spec, bars)
+    assert [record["count"] for record in bins] == histogram.hist
+    assert [record["bin_start"] for record in bins] + [bins[-1]["bin_end"]] == histogram.bin_edges
+
+    assert mark_of(rules)["type"] == "rule" and rules["encoding"]["x"]["field"] == "loss"
+    assert mark_of(labels)["type"] == "text" and labels["encoding"]["text"]["field"] == "label"
+    markers = {record["marker"]: record["loss"] for record in data_of(spec, rules)}
+    assert markers == {
+        "mean": trained.mean,
+        "mean + 3·std": trained.mean + 3 * trained.std,
+        "q99": trained.quantile_99,
+        "q999": trained.quantile_999,
+        "threshold": 0.15,
+    }
+    assert [record["label"] for record in data_of(spec, labels)] == [
+        "mean = 0.03902", "mean + 3·std = 0.1094", "q99 = 0.1251", "q999 = 0.1817", "threshold = 0.15",
+    ]
+    assert rules["encoding"]["color"]["scale"]["range"] == list(MARKER_COLORS.values())
+
+
+def test_validation_histogram_log_axis_is_symlog_so_empty_bins_stay_drawable() -> None:
+    histogram = Histogram(hist=[120.0, 0.0, 3.0], bin_edges=[0.0, 0.1, 0.2, 0.3])
+    spec = spec_of(validation_histogram(histogram, log_scale=True))
+
+    bars, rules, _ = layers(spec)
+    assert bars["encoding"]["y"]["scale"] == {"type": "symlog"}
+    assert [record["count"] for record in data_of(spec, bars)] == [120.0, 0.0, 3.0]
+    # A bare histogram has no statistics: no rules unless a threshold is asked for.
+    assert data_of(spec, rules) == []
+
+
+def test_validation_histogram_takes_a_histogram_frame(trained: TrainingResult) -> None:
+    spec = spec_of(validation_histogram(histogram_frame(trained), threshold=0.2))
+
+    bars, rules, _ = layers(spec)
+    assert len(data_of(spec, bars)) == len(trained.validation_dataset_histogram.hist)
+    assert data_of(spec, rules)[0] | {"label_y": None} == {
+        "marker": "threshold", "loss": 0.2, "label": "threshold = 0.2", "label_y": None,
+    }
+
+
+def test_histogram_overlay_puts_runs_on_one_axis_as_shares(trained: TrainingResult) -> None:
+    small = TrainingResult(
+        status="SUCCESS", quantile_99=0.26,
+        validation_dataset_histogram=Histogram(hist=[10.0, 30.0, 60.0], bin_edges=[0.0, 0.1, 0.2, 0.3]),
+    )
+    spec = spec_of(histogram_overlay([("big", trained), ("small", small)]))
+
+    bars, rules = layers(spec)
+    assert bars["encoding"]["y"] | {"title": None, "axis": None} == {
+        "field": "share", "type": "quantitative", "stack": None, "title": None, "axis": None,
+    }
+    assert bars["encoding"]["color"]["field"] == "run"
+    records = pd.DataFrame(data_of(spec, bars))
+    assert records.groupby("run")["share"].sum().to_dict() == pytest.approx({"big": 1.0, "small": 1.0})
+    assert records[records["run"] == "small"]["share"].tolist() == pytest.approx([0.1, 0.3, 0.6])
+    assert records[records["run"] == "big"]["count"].tolist() == trained.validation_dataset_histogram.hist
+    assert data_of(spec, rules) == [
+        {"run": "big", "quantile_99": trained.quantile_99},
+        {"run": "small", "quantile_99": 0.26},
+    ]
+
+
+def test_histogram_overlay_of_no_runs_is_still_a_chart() -> None:
+    spec = spec_of(histogram_overlay([]))
+    assert all(data_of(spec, layer) == [] for layer in layers(spec))
+
+
+def _daily(counts: list[int], first: str = "2024-01-01", days: int = 1) -> pd.DataFrame:
+    starts = pd.date_range(first, periods=len(counts), freq=f"{days}D", tz="UTC")
+    return pd.DataFrame({"day": starts, "end": starts + pd.Timedelta(days=days), "count": counts})
+
+
+def test_coverage_timeline_shades_the_excluded_periods_over_the_daily_counts() -> None:
+    excluded = [Period(start=datetime(2024, 1, 2, tzinfo=UTC), end=datetime(2024, 1, 3, 12, tzinfo=UTC))]
+    spec = spec_of(coverage_timeline(
+        _daily([120, 0, 75, 300]), excluded, datetime(2024, 1, 1), datetime(2024, 1, 5, tzinfo=UTC),
+    ))
+
+    bars, shading = layers(spec)
+    assert mark_of(bars)["type"] == "bar" and mark_of(shading)["type"] == "rect"
+    x = bars["encoding"]["x"]
+    assert (x["field"], x["type"], x["title"]) == ("day", "temporal", "Time (UTC)")
+    assert x["scale"]["type"] == "utc"
+    assert x["scale"]["domain"] == [
+        {"year": 2024, "month": 1, "date": 1, "hours": 0, "minutes": 0, "seconds": 0, "utc": True},
+        {"year": 2024, "month": 1, "date": 5, "hours": 0, "minutes": 0, "seconds": 0, "utc": True},
+    ]
+    assert bars["encoding"]["y"]["title"] == "Connections per day"
+    tooltip = bars["encoding"]["tooltip"]
+    assert [tip["title"] for tip in tooltip] == ["From (UTC)", "Until (UTC)", "Connections"]
+    assert tooltip[0]["timeUnit"].startswith("utc")
+    assert [(record["day"], record["count"]) for record in data_of(spec, bars)] == [
+        ("2024-01-01T00:00:00+00:00", 120),
+        ("2024-01-02T00:00:00+00:00", 0),
+        ("2024-01-03T00:00:00+00:00", 75),
+        ("2024-01-04T00:00:00+00:00", 300),
+    ]
+    assert data_of(spec, shading) == [
+        {"start": "2024-01-02T00:00:00+00:00", "end": "2024-01-03T12:00:00+00:00", "what": "Excluded"},
+    ]
+    assert shading["encoding"]["x"]["scale"]["type"] == "utc"
+
+
+def test_coverage_timeline_names_longer_buckets_and_fills_in_a_missing_end() -> None:
+    weekly = spec_of(coverage_timeline(_daily([7000, 6500], days=7)))
+    assert layers(weekly)[0]["encoding"]["y"]["title"] == "Connections per 7 days"
+    assert "domain" not in layers(weekly)[0]["encoding"]["x"]["scale"]
+
+    without_end = spec_of(coverage_timeline(_daily([5, 6]).drop(columns="end")))
+    bars = layers(without_end)[0]
+    assert [record["end"] for record in data_of(without_end, bars)] == [
+        "2024-01-02T00:00:00+00:00", "2024-01-03T00:00:00+00:00",
+    ]
+    assert bars["encoding"]["y"]["title"] == "Connections per day"
