@@ -1,0 +1,129 @@
+"""connections_per_day through the real UebaClient, over httpx.MockTransport, checking the wire bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pandas as pd
+import pytest
+
+from ueba_api import UebaClient
+from ueba_api.coverage import COVERAGE_COLUMNS, MAX_BUCKETS, bucket_days, connections_per_day
+from ueba_api.errors import PermissionDeniedError
+
+BASE_URL = "https://privx.example.com"
+COUNT_PATH = "/connection-manager/api/v1/ueba/query-connection-count"
+TOKEN = "analysis-test-token"
+
+
+class CountServer:
+    """Answers count queries with day * 100 + hour of the period's start, and keeps every body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.refuse = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("POST", COUNT_PATH)
+        assert request.headers["authorization"] == f"Bearer {TOKEN}"
+        if self.refuse:
+            error = {"error_code": "PERMISSION_DENIED", "error_message": "Permission denied", "details": []}
+            return httpx.Response(403, json=error)
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        start = datetime.fromisoformat(body["start"])
+        return httpx.Response(200, json={"count": start.day * 100 + start.hour})
+
+
+@pytest.fixture
+def server() -> CountServer:
+    return CountServer()
+
+
+@pytest.fixture
+def client(server: CountServer) -> Iterator[UebaClient]:
+    with UebaClient(BASE_URL, token=TOKEN, transport=httpx.MockTransport(server), max_retries=0) as client:
+        yield client
+
+
+def body(start: str, end: str) -> dict:
+    return {"start": start, "end": end, "exclude": []}
+
+
+def test_one_count_per_utc_day_with_the_ends_cut_to_the_range(
+    client: UebaClient, server: CountServer
+) -> None:
+    daily = connections_per_day(
+        client, datetime(2024, 3, 1, 12, tzinfo=UTC), datetime(2024, 3, 4, 6, tzinfo=UTC)
+    )
+
+    assert server.bodies == [
+        body("2024-03-01T12:00:00Z", "2024-03-02T00:00:00Z"),
+        body("2024-03-02T00:00:00Z", "2024-03-03T00:00:00Z"),
+        body("2024-03-03T00:00:00Z", "2024-03-04T00:00:00Z"),
+        body("2024-03-04T00:00:00Z", "2024-03-04T06:00:00Z"),
+    ]
+    assert list(daily.columns) == list(COVERAGE_COLUMNS)
+    assert daily.dtypes.to_dict() == COVERAGE_COLUMNS
+    assert daily["day"].tolist() == [
+        pd.Timestamp("2024-03-01 12:00", tz="UTC"),
+        pd.Timestamp("2024-03-02", tz="UTC"),
+        pd.Timestamp("2024-03-03", tz="UTC"),
+        pd.Timestamp("2024-03-04", tz="UTC"),
+    ]
+    assert daily["end"].iloc[-1] == pd.Timestamp("2024-03-04 06:00", tz="UTC")
+    assert daily["count"].tolist() == [112, 200, 300, 400]
+
+
+def test_naive_times_are_utc_and_a_midnight_range_gives_whole_days(
+    client: UebaClient, server: CountServer
+) -> None:
+    daily = connections_per_day(client, datetime(2024, 2, 28), datetime(2024, 3, 1))
+
+    assert server.bodies == [
+        body("2024-02-28T00:00:00Z", "2024-02-29T00:00:00Z"),
+        body("2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z"),
+    ]
+    assert daily["count"].tolist() == [2800, 2900]
+
+
+def test_a_range_longer_than_the_bucket_cap_is_counted_per_week(
+    client: UebaClient, server: CountServer
+) -> None:
+    start, end = datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)  # 425 days
+    weekly = connections_per_day(client, start, end)
+
+    assert len(server.bodies) == len(weekly) == 61
+    assert server.bodies[0] == body("2023-01-01T00:00:00Z", "2023-01-08T00:00:00Z")
+    assert server.bodies[-1] == body("2024-02-25T00:00:00Z", "2024-03-01T00:00:00Z")
+    lengths = (weekly["end"] - weekly["day"]).dt.days
+    assert set(lengths.iloc[:-1]) == {7} and lengths.iloc[-1] == 5
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [(1, 1), (MAX_BUCKETS, 1), (MAX_BUCKETS + 1, 7), (7 * MAX_BUCKETS, 7), (7 * MAX_BUCKETS + 1, 14)],
+)
+def test_bucket_days_keeps_the_number_of_requests_near_the_cap(days: int, expected: int) -> None:
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    assert bucket_days(start, start + pd.Timedelta(days=days)) == expected
+
+
+@pytest.mark.parametrize("end", [datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)])
+def test_a_range_that_does_not_end_after_it_starts_is_refused_before_any_request(
+    client: UebaClient, server: CountServer, end: datetime
+) -> None:
+    with pytest.raises(ValueError, match="end: must be after start"):
+        connections_per_day(client, datetime(2024, 3, 1, tzinfo=UTC), end)
+    assert server.bodies == []
+
+
+def test_an_api_error_reaches_the_caller_as_the_clients_typed_error(
+    client: UebaClient, server: CountServer
+) -> None:
+    server.refuse = True
+    with pytest.raises(PermissionDeniedError):
+        connections_per_day(client, datetime(2024, 3, 1), datetime(2024, 3, 2))
