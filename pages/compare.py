@@ -1,0 +1,89 @@
+"""Compare runs: any two training runs, of one dataset or of two, side by side and overlaid."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import session, widgets
+from ueba_api import charts, frames, quality, review
+
+DEFAULT_BINS = 50
+MAX_BINS = 1000
+BINS_KEY = "compare.bins"
+SIDES = ("A", "B")
+
+
+def run_details(run: frames.Run) -> None:
+    """What a run is: its dataset, status, feature config, error, and its quality hints."""
+    result = run.result
+    created = f"{result.created:%Y-%m-%d %H:%M} UTC" if result.created else "–"
+    with st.container(horizontal=True, vertical_alignment="center"):
+        widgets.status_badge(review.status_text(result))
+        st.caption(f"Created {created} · feature config {result.feature_config_name or '–'} · "
+                   f"dataset {run.dataset_id}")
+    for hint in quality.quality_hints(result):
+        getattr(st, hint.severity)(hint.message)  # severities are st.error, st.warning, st.info
+
+
+st.title("Compare runs")
+session.show_notices()
+client = session.get_client()
+bin_count = st.session_state.get(BINS_KEY, DEFAULT_BINS)
+with session.api_call("load the training runs") as loaded:
+    # bin_count is sent only when changed: a newer PrivX may not know it.
+    datasets = client.list_datasets(bin_count=None if bin_count == DEFAULT_BINS else bin_count).items
+if not loaded.ok:
+    st.stop()
+runs = frames.training_runs(datasets)
+if len(runs) < 2:
+    st.info("Comparing needs at least two training runs; there are "
+            f"{len(runs)}. Train a dataset on the Training review page first.", icon=":material/info:")
+    st.page_link(session.TRAINING_PAGE, label="Open the training review", icon=":material/monitoring:")
+    st.stop()
+history = frames.training_history(datasets)
+
+picked = []
+defaults = (len(runs) - 2, len(runs) - 1)  # the two latest runs
+for side, column, default in zip(SIDES, st.columns(2, gap="large"), defaults, strict=True):
+    with column:
+        index = st.selectbox(f"Run {side}", range(len(runs)), index=default, key=f"compare.run.{side}",
+                             format_func=lambda i: review.run_choice_label(runs[i]))
+        run_details(runs[index])
+        picked.append(index)
+if picked[0] == picked[1]:
+    st.warning("Run A and run B are the same run: pick two different runs to compare.",
+               icon=":material/info:")
+chosen = [runs[index] for index in picked]
+
+st.subheader("Statistics")
+st.caption("Per-connection validation loss statistics are what an anomaly threshold is derived from.")
+st.dataframe(
+    review.side_by_side(history.iloc[picked], SIDES),
+    key="compare.statistics",
+    column_config={
+        "_index": st.column_config.TextColumn("Statistic"),
+        "B vs A": st.column_config.NumberColumn("B vs A", format="percent", help="B / A − 1"),
+    },
+)
+
+losses, histograms = st.columns(2, gap="large")
+with losses:
+    st.subheader("Loss per epoch")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        log_scale = st.toggle("Log scale", key="compare.loss_log")
+        smoothing = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="compare.smoothing",
+                              help="Debiased exponential moving average, as TensorBoard")
+    loss_frame = frames.loss_frame(chosen)
+    if loss_frame.empty:
+        st.caption("Neither run has losses to draw.")
+    else:
+        st.altair_chart(charts.loss_curves(loss_frame, log_scale=log_scale, smoothing=smoothing),
+                        key="compare.loss_chart")
+with histograms:
+    st.subheader("Validation loss per connection")
+    st.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BINS, step=10, key=BINS_KEY,
+                    help="Fetches the histograms again from the server with this bin_count")
+    try:
+        st.altair_chart(charts.histogram_overlay(chosen), key="compare.histogram_chart")
+    except ValueError as error:
+        st.error(f"The server's histograms cannot be drawn: {error}", icon=":material/error:")

@@ -1,0 +1,338 @@
+"""Training review (?dataset=<id>): train a dataset, follow the run, and judge the model it gave."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import session, widgets
+from ueba_api import charts, frames, quality, review
+from ueba_api.client import UebaClient
+from ueba_api.errors import ConflictError, UebaError
+from ueba_api.models import Dataset, TrainingResult, TrainingStatus
+
+POLL_SECONDS = 2
+DEFAULT_BINS = 50
+MAX_BINS = 1000
+BINS_KEY = "training.bins"
+# dataset id -> the 1-based number of the run this session saw TRAINING, to announce when it ends.
+WATCHED_KEY = "training.watched"
+ALREADY_RUNNING = "A training is already running for this dataset: wait for it to end, then train again."
+
+LOSS_FORMAT = "%.5g"
+HISTORY_COLUMNS = {
+    "run": st.column_config.NumberColumn("Run", help="1 = the oldest training of this dataset"),
+    "created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "status": st.column_config.TextColumn("Status"),
+    "feature_config_name": st.column_config.TextColumn("Feature config"),
+    "num_connections": st.column_config.NumberColumn("Connections", format="localized"),
+    "epochs": st.column_config.NumberColumn("Epochs"),
+    "final_training_loss": st.column_config.NumberColumn(
+        "Final training loss", format=LOSS_FORMAT, help="Loss on the training split after the last epoch"),
+    "final_validation_loss": st.column_config.NumberColumn(
+        "Final validation loss", format=LOSS_FORMAT,
+        help="Loss on the validation split after the last epoch"),
+    "mean": st.column_config.NumberColumn(
+        "Mean", format=LOSS_FORMAT, help="Mean of the per-connection validation loss"),
+    "std": st.column_config.NumberColumn(
+        "Std", format=LOSS_FORMAT, help="Standard deviation of the per-connection validation loss"),
+    "quantile_99": st.column_config.NumberColumn(
+        "q99", format=LOSS_FORMAT, help="99th percentile of the per-connection validation loss"),
+    "quantile_999": st.column_config.NumberColumn(
+        "q999", format=LOSS_FORMAT, help="99.9th percentile of the per-connection validation loss"),
+    "error_code": st.column_config.TextColumn("Error code"),
+    "error_details": st.column_config.TextColumn("Error details", width="large"),
+}
+
+
+def utc(value) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "–"
+
+
+def pick_dataset(client: UebaClient) -> str:
+    """The dataset of `?dataset=`, or the one picked here (which then goes into the URL)."""
+    with session.api_call("load the datasets") as outcome:
+        datasets = client.list_datasets().items
+    if not outcome.ok:
+        st.stop()
+    if not datasets:
+        st.info("There are no datasets yet: create one first.", icon=":material/info:")
+        st.page_link(session.DATASETS_PAGE, label="Open the datasets", icon=":material/table:")
+        st.stop()
+    labels = {dataset.id: review.dataset_choice_label(dataset) for dataset in datasets}
+    wanted = session.dataset_id_from_query()
+    if wanted and wanted not in labels:
+        st.error(f"There is no dataset with the id {wanted!r}. Pick one below.", icon=":material/error:")
+    ids = list(labels)
+    chosen = st.selectbox(
+        "Dataset",
+        ids,
+        index=ids.index(wanted) if wanted in labels else None,
+        format_func=labels.__getitem__,
+        placeholder="Choose a dataset to train and review…",
+    )
+    if chosen is None:
+        st.stop()
+    if chosen != wanted:
+        session.set_dataset_in_url(chosen)
+    return chosen
+
+
+def dataset_summary(dataset: Dataset) -> None:
+    time_range = dataset.time_range_settings
+    excluded = len(time_range.exclude)
+    with st.container(horizontal=True, vertical_alignment="center"):
+        widgets.status_badge(review.status_text(dataset.latest_result) if dataset.latest_result else None)
+        if dataset.is_active:
+            st.badge("active: used for inference", icon=":material/verified:", color="green")
+        st.caption(
+            f"Training range {utc(time_range.start)} → {utc(time_range.end)}, "
+            f"{excluded} excluded period{'s' if excluded != 1 else ''}"
+            f" · last successful training {utc(dataset.last_training)}"
+        )
+        st.page_link(session.EDITOR_PAGE, label="Edit the dataset", icon=":material/edit_calendar:",
+                     query_params={session.DATASET_QUERY_PARAM: dataset.id})
+
+
+def start_training(client: UebaClient, dataset: Dataset, activate: bool) -> bool:
+    """The dialog's action: start the training; a failure is shown in the dialog, which stays open."""
+    try:
+        count = client.train_dataset(dataset.id, set_active_after_training=activate)
+    except ConflictError:
+        st.error(ALREADY_RUNNING, icon=":material/hourglass_top:")
+        return False
+    except UebaError as error:
+        session.show_error(error, "start the training")
+        return False
+    session.notify(f"Training started on {count:,} connections.", icon=":material/model_training:")
+    return True
+
+
+def train_controls(client: UebaClient, dataset: Dataset) -> None:
+    running = review.is_training(dataset)
+    with st.container(horizontal=True, vertical_alignment="center"):
+        activate = st.toggle(
+            "Activate the model when the training succeeds",
+            key=f"training.activate.{dataset.id}",
+            help="set_active_after_training: a successful training makes this dataset the one PrivX "
+                 "uses for inference. Otherwise the active model does not change.",
+        )
+        outcome = ("When it succeeds, **this model becomes the active one**: PrivX flags connections with it."
+                   if activate else "The active model does not change.")
+        widgets.confirm_button(
+            "Train",
+            key=f"training.train.{dataset.id}",
+            title="Train this dataset?",
+            message=(
+                f"PrivX trains a new model on the connections from {utc(dataset.time_range_settings.start)} "
+                f"to {utc(dataset.time_range_settings.end)}, minus the excluded periods. {outcome}"
+            ),
+            confirm_label="Start training",
+            on_confirm=lambda: start_training(client, dataset, activate),
+            type="primary",
+            icon=":material/model_training:",
+            disabled=running,
+            help="A training is running; it can be started again once it ends." if running else None,
+        )
+
+
+def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
+    """The running training: epochs done and the loss curve so far. Polled while it runs."""
+    with session.api_call("follow the training") as outcome:
+        current = client.get_dataset(dataset_id)
+    if not outcome.ok:
+        return
+    runs = frames.training_runs(current)
+    if len(runs) < number or runs[number - 1].result.status != TrainingStatus.TRAINING:
+        st.rerun(scope="app")  # it ended: the whole page shows the outcome
+    run = runs[number - 1]
+    epochs = len(run.result.training_dataset_loss)
+    connections = f" on {run.result.num_connections:,} connections" if run.result.num_connections else ""
+    with st.status(f"Training {run.label}{connections}: {epochs} epochs done", state="running",
+                   expanded=True):
+        st.caption(f"Started {utc(run.result.created)}; refreshed every {POLL_SECONDS} s.")
+        if epochs:
+            st.altair_chart(charts.loss_curves(frames.loss_frame([run])), key="training.progress_chart")
+        else:
+            st.caption("Waiting for the first epoch…")
+
+
+def follow_training(client: UebaClient, dataset: Dataset, runs: list[frames.Run]) -> None:
+    """Announce a watched run that ended; poll the one that runs now."""
+    watched: dict[str, int] = st.session_state.setdefault(WATCHED_KEY, {})
+    number = watched.get(dataset.id)
+    if number and len(runs) >= number and runs[number - 1].result.status != TrainingStatus.TRAINING:
+        ended = runs[number - 1]
+        failed = ended.result.status == TrainingStatus.FAILURE
+        st.toast(review.finished_message(ended.label, ended.result),
+                 icon=":material/error:" if failed else ":material/check_circle:")
+        st.session_state[f"training.run.{dataset.id}"] = number - 1  # review the run that just ended
+        del watched[dataset.id]
+    if review.is_training(dataset):
+        watched[dataset.id] = len(runs)
+        st.fragment(run_every=POLL_SECONDS)(progress_panel)(client, dataset.id, len(runs))
+
+
+def latest_failure(result: TrainingResult | None) -> None:
+    if result is not None and result.status == TrainingStatus.FAILURE:
+        st.error(
+            f"The latest training failed.  \n**Error code:** {result.error_code or 'none given'}  \n"
+            f"**Error details:** {result.error_details or 'none given'}",
+            icon=":material/error:",
+        )
+
+
+def history_section(dataset: Dataset) -> None:
+    st.subheader("Training history")
+    table = review.history_table(frames.training_history(dataset))
+    if table.empty:
+        st.caption("This dataset has not been trained yet.")
+        return
+    st.dataframe(table, hide_index=True, column_config=HISTORY_COLUMNS, key="training.history")
+    name = f"training-history-{dataset.id}"
+    with st.container(horizontal=True):
+        st.download_button("Download CSV", review.history_csv(table), f"{name}.csv", "text/csv",
+                           icon=":material/download:", on_click="ignore")
+        st.download_button("Download JSON", review.history_json(table), f"{name}.json", "application/json",
+                           icon=":material/download:", on_click="ignore")
+
+
+def statistics(run: frames.Run) -> None:
+    result = run.result
+    numbers = [
+        ("Connections", result.num_connections, ",", "Connections the training used"),
+        ("Epochs", len(result.validation_dataset_loss), None, "Epochs with a validation loss"),
+        ("Mean", result.mean, ".5g", "Mean of the per-connection validation loss"),
+        ("Std", result.std, ".5g", "Standard deviation of the per-connection validation loss"),
+        ("q99", result.quantile_99, ".5g", "99% of validation connections have a lower loss"),
+        ("q999", result.quantile_999, ".5g", "99.9% of validation connections have a lower loss"),
+    ]
+    with st.container(horizontal=True):
+        for label, value, spec, meaning in numbers:
+            st.metric(label, "–" if value is None else format(value, spec or ""), help=meaning, border=True)
+
+
+def quality_section(result: TrainingResult) -> None:
+    hints = quality.quality_hints(result)
+    for hint in hints:
+        getattr(st, hint.severity)(hint.message)  # severities are st.error, st.warning, st.info
+    if not hints:
+        st.success("No quality problem found: the losses converged without overfitting, the dataset is large "
+                   "enough and the validation loss has no heavy tail.", icon=":material/check_circle:")
+
+
+def loss_section(run: frames.Run, runs: list[frames.Run], dataset_id: str) -> None:
+    st.subheader("Loss per epoch")
+    others = [other.label for other in runs if other.label != run.label]
+    overlaid = st.multiselect("Overlay other runs", others, key=f"training.overlay.{dataset_id}",
+                              placeholder="Runs of this dataset to compare with")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        log_scale = st.toggle("Log scale", key="training.loss_log")
+        smoothing = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="training.smoothing",
+                              help="Debiased exponential moving average, as TensorBoard: 0 shows the raw "
+                                   "losses; with more, the raw curves stay faint beneath.")
+    shown = [run, *(other for other in runs if other.label in overlaid)]
+    losses = frames.loss_frame(shown)
+    if losses.empty:
+        st.caption("This run has no losses to draw.")
+        return
+    st.altair_chart(charts.loss_curves(losses, log_scale=log_scale, smoothing=smoothing),
+                    key="training.loss_chart")
+
+
+def histogram_section(run: frames.Run) -> None:
+    st.subheader("Validation loss per connection")
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BINS, step=10, key=BINS_KEY,
+                        help="Fetches the histogram again from the server with this bin_count")
+        log_scale = st.toggle("Log-scale counts", key="training.histogram_log")
+    result = run.result
+    try:
+        bins = frames.histogram_frame(result)
+    except ValueError as error:
+        st.error(f"The server's histogram cannot be drawn: {error}", icon=":material/error:")
+        return
+    if bins.empty or bins["count"].sum() <= 0:
+        st.caption("This run has no validation histogram.")
+        return
+    threshold = threshold_explorer(run)
+    st.altair_chart(charts.validation_histogram(result, log_scale=log_scale, threshold=threshold),
+                    key="training.histogram_chart")
+
+
+def threshold_explorer(run: frames.Run) -> float:
+    """Pick a loss threshold, or the share of connections to flag, and read the other."""
+    result = run.result
+    key = f"training.threshold.{result.dataset_id or ''}.{run.label}"
+    mode = st.segmented_control("Explore by", ["Loss threshold", "Share above"], default="Loss threshold",
+                                required=True, key=f"{key}.mode")
+    if mode == "Loss threshold":
+        start = result.quantile_99
+        if start is None:
+            start = quality.threshold_for_share(result, 0.01)
+        threshold = st.number_input("Threshold (validation loss)", min_value=0.0, value=float(start),
+                                    format="%.6f", key=f"{key}.loss")
+        share = quality.share_above(result, threshold)
+    else:
+        percent = st.number_input("Share of validation connections above the threshold (%)", min_value=0.0,
+                                  max_value=100.0, value=1.0, step=0.1, format="%.2f", key=f"{key}.share")
+        share = percent / 100
+        threshold = quality.threshold_for_share(result, share)
+    st.markdown(
+        f"**{share:.2%}** of the validation connections have a loss above **{threshold:.5g}**"
+        + (f" (about {share * result.num_connections:,.0f} of {result.num_connections:,} connections)."
+           if result.num_connections else ".")
+    )
+    return threshold
+
+
+def log_section(run: frames.Run) -> None:
+    with st.expander("Training log"):
+        log = run.result.training_log
+        if not log:
+            st.caption("The server sent no log for this run.")
+            return
+        st.code(log, language=None)
+        st.download_button("Download the log", log, f"training-log-{run.label}.txt".replace(" ", "_"),
+                           "text/plain", icon=":material/download:", on_click="ignore")
+
+
+def review_section(dataset: Dataset, runs: list[frames.Run]) -> None:
+    key = f"training.run.{dataset.id}"
+    default = review.default_review_index([run.result for run in runs])
+    index = st.selectbox("Run to review", range(len(runs)), index=default, key=key,
+                         format_func=lambda i: review.run_choice_label(runs[i]))
+    run = runs[index]
+    st.caption(f"Feature config {run.result.feature_config_name or '–'} · created {utc(run.result.created)}")
+    statistics(run)
+    quality_section(run.result)
+    if run.result.status == TrainingStatus.TRAINING:
+        st.caption("The numbers below are not final: the run is still training.")
+    losses, histogram = st.columns(2, gap="large")
+    with losses:
+        loss_section(run, runs, dataset.id)
+    with histogram:
+        histogram_section(run)
+    log_section(run)
+
+
+st.title("Training review")
+session.show_notices()
+client = session.get_client()
+dataset_id = pick_dataset(client)
+bin_count = st.session_state.get(BINS_KEY, DEFAULT_BINS)
+with session.api_call("load the dataset") as loaded:
+    # bin_count is sent only when changed: a newer PrivX may not know it.
+    dataset = client.get_dataset(dataset_id, logs=True,
+                                 bin_count=None if bin_count == DEFAULT_BINS else bin_count)
+if not loaded.ok:
+    st.stop()
+runs = frames.training_runs(dataset)
+
+dataset_summary(dataset)
+train_controls(client, dataset)
+follow_training(client, dataset, runs)
+latest_failure(dataset.latest_result)
+history_section(dataset)
+if runs:
+    st.subheader("Review a run")
+    review_section(dataset, runs)

@@ -1,0 +1,147 @@
+"""The review pages' pure helpers, on API objects parsed from wire payloads as the client reads them."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from ueba_api import frames, review
+from ueba_api.models import Dataset, TrainingResult
+
+WIRE_DATASET = {
+    "id": "5bf77342-221c-11ee-be56-0242ac120002",
+    "comment": "Q1 baseline\nsecond line is not part of a label",
+    "is_active": False,
+    "time_range_settings": {"start": "2024-01-01T00:00:00Z", "end": "2024-04-01T00:00:00Z", "exclude": []},
+    "training_results": [
+        {
+            "created": "2024-04-01T10:00:00Z",
+            "feature_config_name": "v3",
+            "status": "FAILURE",
+            "error_code": "REQUIRED_VALUE_MISSING",
+            "error_details": "Not enough connections to train: 3120 (at least 5000 needed)",
+            "num_connections": 3120,
+        },
+        {
+            "created": "2024-04-02T08:15:00.5Z",
+            "feature_config_name": "v3",
+            "status": "SUCCESS",
+            "num_connections": 45123,
+            "mean": 0.0,
+            "std": 0.02,
+            "quantile_99": 0.125,
+            "quantile_999": 0.18,
+            "training_dataset_loss": [0.2, 0.1, 0.05],
+            "validation_dataset_loss": [0.25, 0.12, 0.06],
+            "validation_dataset_histogram": {"hist": [3, 1], "bin_edges": [0.0, 0.1, 0.2]},
+        },
+        {
+            "created": "2024-04-03T08:00:00Z",
+            "feature_config_name": "v4",
+            "status": "SUCCESS",
+            "num_connections": 50000,
+            "mean": 0.04,
+            "std": 0.01,
+            "quantile_99": 0.1,
+            "quantile_999": 0.15,
+            "training_dataset_loss": [0.2, 0.1],
+            "validation_dataset_loss": [0.3, 0.2],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def dataset() -> Dataset:
+    return Dataset.model_validate_json(json.dumps(WIRE_DATASET))
+
+
+def result(**fields) -> TrainingResult:
+    return TrainingResult.model_validate({"status": "SUCCESS", **fields})
+
+
+def test_side_by_side_puts_each_run_in_a_column_with_the_difference(dataset: Dataset) -> None:
+    history = frames.training_history(dataset)
+    table = review.side_by_side(history.iloc[[1, 2]])
+    assert list(table.columns) == ["A: Q1 baseline #2", "B: Q1 baseline #3", "B − A", "B vs A"]
+    assert table.loc["Connections"].tolist()[:3] == [45123, 50000, 50000 - 45123]
+    assert table.loc["Epochs"].tolist()[:2] == [3, 2]
+    assert table.loc["Final validation loss"].tolist()[:2] == [0.06, 0.2]
+    assert table.loc["Validation loss q999"].tolist()[:3] == pytest.approx([0.18, 0.15, -0.03])
+    assert table.loc["Validation loss q99", "B vs A"] == pytest.approx(0.1 / 0.125 - 1)
+    # A mean of 0 has no relative change: left empty rather than infinite.
+    assert math.isnan(table.loc["Validation loss mean", "B vs A"])
+    assert table.dtypes.unique().tolist() == ["float64"]
+
+
+def test_side_by_side_leaves_missing_numbers_empty(dataset: Dataset) -> None:
+    table = review.side_by_side(frames.training_history(dataset).iloc[[0, 1]])
+    assert table.loc["Connections"].tolist()[:2] == [3120, 45123]
+    assert math.isnan(table.loc["Validation loss mean", "A: Q1 baseline #1"])
+    assert math.isnan(table.loc["Validation loss mean", "B − A"])
+
+
+def test_side_by_side_needs_one_row_per_name(dataset: Dataset) -> None:
+    with pytest.raises(ValueError, match="expected 2 runs to compare, got 3"):
+        review.side_by_side(frames.training_history(dataset))
+
+
+def test_default_review_run_is_the_latest_success() -> None:
+    failed, succeeded, training = result(status="FAILURE"), result(), result(status="TRAINING")
+    assert review.default_review_index([failed, succeeded, training]) == 1
+    assert review.default_review_index([succeeded, failed]) == 0
+    assert review.default_review_index([failed, training]) == 1
+    assert review.default_review_index([]) is None
+
+
+def test_is_training_looks_at_the_latest_run(dataset: Dataset) -> None:
+    assert not review.is_training(dataset)
+    dataset.training_results.append(result(status="TRAINING"))
+    assert review.is_training(dataset)
+    assert not review.is_training(Dataset.model_validate({"time_range_settings": {}}))
+
+
+def test_finished_message_says_the_outcome_and_the_error() -> None:
+    assert review.finished_message("x #2", result(validation_dataset_loss=[0.3, 0.2])) == (
+        "Training x #2 succeeded after 2 epochs."
+    )
+    failed = result(status="FAILURE", error_code="REQUIRED_VALUE_MISSING", error_details="too few")
+    assert review.finished_message("x #1", failed) == (
+        "Training x #1 failed (REQUIRED_VALUE_MISSING: too few)."
+    )
+    assert review.finished_message("x #1", result(status="FAILURE")) == "Training x #1 failed."
+    assert review.finished_message("x #3", result(status="PAUSED")) == (
+        "Training x #3 ended with status PAUSED."
+    )
+
+
+def test_labels_for_pickers(dataset: Dataset) -> None:
+    runs = frames.training_runs(dataset)
+    assert review.run_choice_label(runs[1]) == "Q1 baseline #2 · SUCCESS · 2024-04-02 08:15 UTC"
+    assert review.dataset_choice_label(dataset) == "Q1 baseline · 5bf77342-221c-11ee-be56-0242ac120002"
+    assert review.dataset_choice_label(Dataset.model_validate({"id": "d1", "time_range_settings": {}})) == (
+        "No comment · d1"
+    )
+
+
+def test_history_downloads_keep_the_api_numbers(dataset: Dataset) -> None:
+    table = review.history_table(frames.training_history(dataset))
+    assert list(table.columns) == [
+        "run", "created (UTC)", "status", "feature_config_name", "num_connections", "epochs",
+        "final_training_loss", "final_validation_loss", "mean", "std", "quantile_99", "quantile_999",
+        "error_code", "error_details",
+    ]
+    records = json.loads(review.history_json(table))
+    assert records[0]["created (UTC)"] == "2024-04-01T10:00:00.000Z"
+    assert records[0]["error_details"] == WIRE_DATASET["training_results"][0]["error_details"]
+    assert records[0]["mean"] is None
+    assert records[1]["quantile_999"] == 0.18
+    assert records[1]["final_training_loss"] == 0.05
+    csv = pd.read_csv(io.BytesIO(review.history_csv(table)))
+    assert csv["num_connections"].tolist() == [3120, 45123, 50000]
+    assert csv["quantile_99"].tolist()[1:] == [0.125, 0.1]
+    assert pd.to_datetime(csv["created (UTC)"]).dt.tz is not None
