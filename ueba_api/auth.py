@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
-from ueba_api.errors import ApiResponseValidationError, ApiStatusError
+from ueba_api.errors import ApiResponseValidationError, ApiStatusError, AuthenticationError
 
 logger = logging.getLogger("ueba_api")
 
@@ -24,6 +24,10 @@ TOKEN_PATH = "/auth/api/v1/oauth/token"
 # Log in again this long before the token runs out, so no request leaves with a token about to die;
 # a short-lived token is renewed after half its lifetime instead.
 REFRESH_MARGIN_SECONDS = 30.0
+
+# OAuth2 (RFC 6749 §5.2) refuses bad client credentials with 401 and a bad password with 400: both mean
+# the login failed, which callers catch as AuthenticationError rather than as a malformed request.
+LOGIN_REFUSED = frozenset({400, 401})
 
 AuthFlow = Generator[httpx.Request, httpx.Response, None]
 
@@ -109,6 +113,8 @@ class PasswordGrantAuth(httpx.Auth):
         return httpx.Request("POST", self._token_url, data=self._form, headers=headers, extensions=timeout)
 
     def _store(self, response: httpx.Response) -> None:
+        if response.status_code in LOGIN_REFUSED:
+            raise ApiStatusError.from_response(response, AuthenticationError)
         if not response.is_success:
             raise ApiStatusError.from_response(response)
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -167,7 +168,7 @@ class UebaClient:
         client_secret: str | None = None,
         oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID,
         oauth_client_secret: str | None = None,
-        ca_cert: str | None = None,
+        ca_cert: str | os.PathLike[str] | None = None,
         verify: bool = True,
         timeout: float = 30.0,
         max_retries: int = 2,

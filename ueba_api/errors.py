@@ -46,7 +46,7 @@ READABLE_ERROR_CODES = {
     "INTRA_SERVICE_COMMUNICATION_ERROR": "Internal service communication error",
     # The OAuth2 token endpoint answers with RFC 6749 codes instead.
     "invalid_client": "OAuth client rejected",
-    "invalid_grant": "API client credentials rejected",
+    "invalid_grant": "Login failed",
     "invalid_request": "Invalid login request",
     "unauthorized_client": "OAuth client not authorized",
     "unsupported_grant_type": "Grant type not supported",
@@ -135,11 +135,14 @@ class ApiStatusError(UebaError):
         self.body_text = body_text
 
     @classmethod
-    def from_response(cls, response: httpx.Response) -> ApiStatusError:
-        """The typed error for a 4xx/5xx answer, whatever its body looks like."""
+    def from_response(
+        cls, response: httpx.Response, error_class: type[ApiStatusError] | None = None
+    ) -> ApiStatusError:
+        """The typed error for a 4xx/5xx answer, whatever its body looks like; by default its class
+        follows the status."""
         request = response.request
         body = _error_body(response.content)
-        error_class = _class_for_status(response.status_code)
+        error_class = error_class or _class_for_status(response.status_code)
         return error_class(
             _sentence(response, body),
             status_code=response.status_code,
@@ -158,7 +161,7 @@ class BadRequestError(ApiStatusError):
 
 
 class AuthenticationError(ApiStatusError):
-    """401: no valid token, or the login itself was refused."""
+    """401: no valid token; also a refused login (OAuth2 answers bad credentials with 400 or 401)."""
 
 
 class PermissionDeniedError(ApiStatusError):

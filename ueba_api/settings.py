@@ -55,15 +55,25 @@ class ClientSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        url = httpx.URL(value.strip())
+        try:
+            url = httpx.URL(value.strip())
+        except httpx.InvalidURL as error:
+            raise ValueError(f"is not a valid URL ({error})") from None
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("must be an http(s) URL such as https://privx.example.com")
+        if url.userinfo:
+            # It would show in every repr and error message; credentials have fields of their own.
+            raise ValueError("must not hold a user name or password")
         return str(url).rstrip("/")
 
-    @field_validator("ca_cert")
+    @field_validator("ca_cert", mode="before")
     @classmethod
-    def _loadable_ca_cert(cls, value: str | None) -> str | None:
-        if not value or not value.strip():
+    def _loadable_ca_cert(cls, value: object) -> object:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str):
+            return value  # None, or a wrong type that the field's own check names
+        if not value.strip():
             return None
         if PEM_MARKER not in value and not Path(value).is_file():
             raise ValueError("must be PEM text or the path of a PEM file; no such file")

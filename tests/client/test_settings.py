@@ -86,7 +86,10 @@ def test_missing_base_url_is_named() -> None:
     assert field_errors(caught.value) == {"base_url": "Field required"}
 
 
-@pytest.mark.parametrize("base_url", ["privx.example.com", "ftp://privx.example.com", "https://"])
+@pytest.mark.parametrize(
+    "base_url",
+    ["privx.example.com", "ftp://privx.example.com", "https://", "http://[::1", "https://admin:pw@privx.example.com"],
+)
 def test_base_url_must_be_http(base_url: str) -> None:
     with pytest.raises(ValidationError) as caught:
         ClientSettings(base_url=base_url, token="t")
@@ -133,12 +136,15 @@ def test_ca_cert_as_pem_text_is_trusted(ca_pem: str) -> None:
     assert [cert["subject"] for cert in context.get_ca_certs()] == [((("commonName", "PrivX Test CA"),),)]
 
 
-def test_ca_cert_as_path_is_trusted(ca_pem: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("as_text", [True, False], ids=["str path", "Path"])
+def test_ca_cert_as_path_is_trusted(ca_pem: str, tmp_path: Path, as_text: bool) -> None:
     bundle = tmp_path / "privx-ca.pem"
     bundle.write_text(ca_pem)
 
-    context = ClientSettings(base_url=BASE_URL, token="t", ca_cert=str(bundle)).tls_verify()
+    settings = ClientSettings(base_url=BASE_URL, token="t", ca_cert=str(bundle) if as_text else bundle)
+    context = settings.tls_verify()
 
+    assert settings.ca_cert == str(bundle)
     assert isinstance(context, ssl.SSLContext)
     assert len(context.get_ca_certs()) == 1
 
