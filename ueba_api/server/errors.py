@@ -44,6 +44,19 @@ _CODES_BY_PYDANTIC_TYPE: dict[str, ErrorCode] = {
     "finite_number": ErrorCode.VALUE_OUT_OF_BOUNDS,
 }
 
+# Clearer words than pydantic's for the errors people meet most; the field's path goes in `property`.
+_MESSAGES_BY_PYDANTIC_TYPE = {
+    "missing": "A value is required",
+    "extra_forbidden": "Unknown field",
+    "model_type": "Must be a JSON object",
+    "model_attributes_type": "Must be a JSON object",
+    "dict_type": "Must be a JSON object",
+    "datetime_parsing": "Must be an RFC 3339 timestamp such as 2024-01-31T00:00:00Z",
+    "datetime_from_date_parsing": "Must be an RFC 3339 timestamp such as 2024-01-31T00:00:00Z",
+    "timezone_aware": "Must be an RFC 3339 timestamp with a time zone, such as 2024-01-31T00:00:00Z",
+    "uuid_parsing": "Must be a UUID such as 5bf77342-221c-11ee-be56-0242ac120002",
+}
+
 _CODES_BY_STATUS = {
     401: ErrorCode.GENERAL_ERROR,
     403: ErrorCode.PERMISSION_DENIED,
@@ -111,7 +124,7 @@ def _validation_detail(error: dict[str, Any]) -> dict[str, Any]:
         )
     location = error.get("loc", ())
     property = field_path(location)
-    message = error.get("msg", "Invalid value")
+    message = _MESSAGES_BY_PYDANTIC_TYPE.get(error_type) or error.get("msg", "Invalid value")
     if error_type == "json_invalid":
         property = "body"
         message = f"Malformed JSON: {error.get('ctx', {}).get('error', 'cannot be parsed')}"

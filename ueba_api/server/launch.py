@@ -105,8 +105,12 @@ def start_server(
     epochs: int | None = None,
     demo: bool = False,
     startup_timeout: float = 120,
+    token_lifetime: int | None = None,
 ) -> RunningServer:
-    """Starts the server and returns once its /status answers (RuntimeError if it does not)."""
+    """Starts the server and returns once its /status answers (RuntimeError if it does not).
+
+    `token_lifetime` (seconds a bearer token lives) is an addition to the documented signature.
+    """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or _free_port(host)
@@ -129,7 +133,13 @@ def start_server(
         "--data-dir",
         str(data_dir),
     ]
-    for option, value in (("--connections", connections), ("--seed", seed), ("--epochs", epochs)):
+    sizes = (
+        ("--connections", connections),
+        ("--seed", seed),
+        ("--epochs", epochs),
+        ("--token-lifetime", token_lifetime),
+    )
+    for option, value in sizes:
         if value is not None:
             command += [option, str(value)]
     command += ["--tls"] * tls + ["--demo"] * demo

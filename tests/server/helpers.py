@@ -1,0 +1,68 @@
+"""Helpers of the server tests: tokens and raw HTTP clients, the data span, polling a training."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import httpx
+
+from ueba_api import ConflictError, NotFoundError, TimeRange, TrainingResult, UebaClient
+from ueba_api.server.launch import RunningServer
+from ueba_api.server.openapi import UEBA_PREFIX
+
+TOKEN_PATH = "/auth/api/v1/oauth/token"
+TRAINING_TIMEOUT = 120.0
+
+
+def bearer_token(server: RunningServer, client_id: str, client_secret: str) -> str:
+    response = httpx.post(
+        f"{server.base_url}{TOKEN_PATH}",
+        auth=(server.oauth_client_id, server.oauth_client_secret),
+        data={"grant_type": "password", "username": client_id, "password": client_secret},
+        verify=str(server.ca_cert) if server.ca_cert else True,
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def raw_client(server: RunningServer, token: str | None) -> httpx.Client:
+    """httpx on the UEBA prefix, for the exact wire: status codes and error bodies."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=f"{server.base_url}{UEBA_PREFIX}", headers=headers, timeout=30.0)
+
+
+def data_span(api: UebaClient) -> tuple[datetime, datetime]:
+    """First and last connection start of the server's history, from /status."""
+    details = {detail.k: detail.v for detail in api.get_status().status_details}
+    first = datetime.fromisoformat(details["connections_first"])
+    last = datetime.fromisoformat(details["connections_last"])
+    return first, last
+
+
+def last_days(api: UebaClient, days: int) -> TimeRange:
+    """The last `days` of the history, whole days, end exclusive."""
+    _, last = data_span(api)
+    end = last.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return TimeRange(start=end - timedelta(days=days), end=end)
+
+
+def wait_for_training(api: UebaClient, dataset_id: str, timeout: float = TRAINING_TIMEOUT) -> TrainingResult:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = api.get_dataset(dataset_id).latest_result
+        assert result is not None, "the dataset has no training result"
+        if result.status != "TRAINING":
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"training of {dataset_id} did not end within {timeout} s")
+
+
+def remove_dataset(api: UebaClient, dataset_id: str) -> None:
+    try:
+        api.delete_dataset(dataset_id)
+    except NotFoundError:
+        pass
+    except ConflictError:  # it is active: the documented way out
+        api.stop_analyzing()
+        api.delete_dataset(dataset_id)
