@@ -44,6 +44,11 @@ LABEL_TOP_PX = 6
 LABEL_LINE_PX = 14
 
 
+def _check_weight(field: str, weight: float) -> None:
+    if not 0 <= weight < 1:
+        raise ValueError(f"{field}: must be at least 0 and below 1, got {weight}")
+
+
 def smooth(values: Sequence[float], weight: float) -> list[float]:
     """TensorBoard's smoothing: an exponential moving average, debiased at the start.
 
@@ -51,20 +56,22 @@ def smooth(values: Sequence[float], weight: float) -> list[float]:
     value. That is exactly pandas' adjusted EWM with `alpha = 1 - weight`. Like TensorBoard, NaN and
     infinite values are passed through and not counted. `weight` 0 leaves the values as they are.
     """
-    if not 0 <= weight < 1:
-        raise ValueError(f"weight: must be at least 0 and below 1, got {weight}")
+    _check_weight("weight", weight)
     series = pd.Series(values, dtype="float64")
     finite = pd.Series(np.isfinite(series.to_numpy()), index=series.index)
     smoothed = series.where(finite).ewm(alpha=1 - weight, adjust=True, ignore_na=True).mean()
     return smoothed.where(finite, series).tolist()
 
 
-def loss_curves(frame: pd.DataFrame, *, log_scale: bool = False, smoothing: float = 0.0) -> alt.Chart:
+def loss_curves(
+    frame: pd.DataFrame, *, log_scale: bool = False, smoothing: float = 0.0
+) -> alt.Chart | alt.LayerChart:
     """Training and validation loss per epoch (a `frames.loss_frame`), runs overlaid.
 
     Colour is the run, dash the split. With `smoothing` > 0 the smoothed curves are drawn over the raw
     ones, which stay faint. A log axis leaves out losses that are not positive (log 0 is −∞).
     """
+    _check_weight("smoothing", smoothing)
     data = frame.sort_values(["run", "split", "epoch"]).reset_index(drop=True)
     data["smoothed_loss"] = data.groupby(["run", "split"], sort=False)["loss"].transform(
         lambda losses: smooth(losses.to_numpy(), smoothing)

@@ -41,7 +41,7 @@ DATASET_COLUMNS: dict[str, Any] = {
 
 HISTORY_COLUMNS: dict[str, Any] = {
     "dataset_id": "str",
-    "dataset": "str",
+    "dataset_comment": "str",
     "run": "int64",
     "run_label": "str",
     "created": UTC_DTYPE,
@@ -194,7 +194,7 @@ def training_history(datasets: Dataset | DatasetList | Iterable[Dataset]) -> pd.
         rows.append(
             {
                 "dataset_id": run.dataset_id,
-                "dataset": run.dataset_comment,
+                "dataset_comment": run.dataset_comment,
                 "run": run.number,
                 "run_label": run.label,
                 "created": result.created,

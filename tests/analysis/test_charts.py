@@ -87,6 +87,11 @@ def test_loss_curves_on_a_log_axis_leave_out_losses_that_are_not_positive() -> N
     assert [record["loss"] for record in data_of(spec, layer)] == [0.5, 0.25]
 
 
+def test_loss_curves_name_a_smoothing_weight_out_of_range_even_without_data() -> None:
+    with pytest.raises(ValueError, match=r"smoothing: must be at least 0 and below 1, got 1\.0"):
+        loss_curves(loss_frame([]), smoothing=1.0)
+
+
 def test_loss_curves_of_no_runs_is_still_a_chart() -> None:
     spec = spec_of(loss_curves(loss_frame([]), smoothing=0.5))
     assert all(data_of(spec, layer) == [] for layer in layers(spec))

@@ -80,6 +80,7 @@ def test_training_history_lists_every_run_with_its_numbers(dataset_list: Dataset
     assert history["run_label"].tolist() == ["Q1 2024 baseline #1", "Q1 2024 baseline #2", "9d1c43e0 #1"]
     assert history["run"].tolist() == [1, 2, 1]
     assert history["dataset_id"].tolist() == [TRAINED_ID, TRAINED_ID, TRAINING_ID]
+    assert history["dataset_comment"].tolist()[:2] == ["Q1 2024 baseline"] * 2
     assert history["status"].tolist() == ["FAILURE", "SUCCESS", "TRAINING"]
     row = history.iloc[1]
     assert row["created"] == utc("2024-04-02T08:15:00")
