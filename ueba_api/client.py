@@ -91,6 +91,8 @@ class _PathIds(BaseModel):
     The fields have no `| None`: an omitted one stays None, but one given as None is refused.
     """
 
+    model_config = ConfigDict(title="UebaClient arguments")
+
     dataset_id: NonEmptyId = Field(default=None)
     session_id: NonEmptyId = Field(default=None)
 
@@ -98,7 +100,7 @@ class _PathIds(BaseModel):
 class _Query(BaseModel):
     """Query parameters; only those the caller set are sent (newer PrivX versions ignore some)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(title="UebaClient arguments")
 
     logs: StrictBool | None = None
     bin_count: PositiveInt | None = None
@@ -110,11 +112,15 @@ class _Query(BaseModel):
 
 
 class _AnomalySettingsBody(BaseModel):
+    model_config = ConfigDict(title="anomaly settings")
+
     action: AnomalyAction
     threshold: Annotated[FiniteFloat, Field(ge=0.0, le=1.0)]
 
 
 class _ConfigurationBody(BaseModel):
+    model_config = ConfigDict(title="UEBA configuration")
+
     address: str
     trust_anchors: str
 
@@ -365,33 +371,29 @@ class UebaClient:
             except httpx.TransportError as error:
                 # A request that never left (connect error) is safe to resend even when it is a create or
                 # a train; one that may have reached the server is resent only when repeating it is harmless.
-                resendable = isinstance(error, NOT_SENT_ERRORS) or (
-                    retry_safe and isinstance(error, MAYBE_SENT_ERRORS)
-                )
-                if resendable and retries_left:
-                    self._pause(method, url, attempt, type(error).__name__, None)
-                    attempt += 1
-                    continue
-                maybe_acted_on = not retry_safe and not isinstance(error, NOT_SENT_ERRORS)
-                raise _connection_error(error, method, url, maybe_acted_on=maybe_acted_on) from error
+                never_left = isinstance(error, NOT_SENT_ERRORS)
+                resendable = never_left or (retry_safe and isinstance(error, MAYBE_SENT_ERRORS))
+                if not (retries_left and resendable):
+                    maybe_acted_on = not retry_safe and not never_left
+                    raise _connection_error(error, method, url, maybe_acted_on=maybe_acted_on) from error
+                reason, retry_after = type(error).__name__, None
             except ApiStatusError as error:
                 # Raised by the login inside the auth flow, before the API request itself was answered,
                 # so retrying cannot repeat the call's effect.
-                if error.status_code in RETRY_STATUSES and retries_left:
-                    self._pause(method, url, attempt, f"login answered {error.status_code}", None)
-                    attempt += 1
-                    continue
-                raise
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            logger.debug("%s %s -> %s in %.0f ms", method, url, response.status_code, elapsed_ms)
-            if response.is_success:
-                return response
-            if retry_safe and response.status_code in RETRY_STATUSES and retries_left:
+                if not (retries_left and error.status_code in RETRY_STATUSES):
+                    raise
+                reason, retry_after = f"login answered {error.status_code}", None
+            else:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                logger.debug("%s %s -> %s in %.0f ms", method, url, response.status_code, elapsed_ms)
+                if response.is_success:
+                    return response
+                if not (retries_left and retry_safe and response.status_code in RETRY_STATUSES):
+                    raise ApiStatusError.from_response(response)
+                reason = f"answer {response.status_code}"
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-                self._pause(method, url, attempt, f"answer {response.status_code}", retry_after)
-                attempt += 1
-                continue
-            raise ApiStatusError.from_response(response)
+            self._pause(method, url, attempt, reason, retry_after)
+            attempt += 1
 
     def _pause(self, method: str, url: str, attempt: int, reason: str, retry_after: float | None) -> None:
         if retry_after is not None:
