@@ -8,18 +8,26 @@ fields a client owns are ever sent (see `Dataset.to_request`).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
 
 
 def as_utc(value: datetime) -> datetime:
     """A naive datetime is taken to be UTC; an aware one is converted to UTC."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def format_utc(value: datetime) -> str:
@@ -49,25 +57,25 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, use_enum_values=False)
 
 
-class TrainingStatus(str, Enum):
+class TrainingStatus(StrEnum):
     TRAINING = "TRAINING"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
 
 
-class AnomalyAction(str, Enum):
+class AnomalyAction(StrEnum):
     BLOCK = "BLOCK"
     AUDIT = "AUDIT"
 
 
-class ServiceState(str, Enum):
+class ServiceState(StrEnum):
     RUNNING = "RUNNING"
     WARNING = "WARNING"
     ERROR = "ERROR"
     PENDING = "PENDING"
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     GENERAL_ERROR = "GENERAL_ERROR"
     BAD_REQUEST = "BAD_REQUEST"
     PERMISSION_DENIED = "PERMISSION_DENIED"
