@@ -14,6 +14,9 @@ DEMO_CLIENT_SECRET = "ueba-demo-secret"
 DEMO_OAUTH_CLIENT_ID = "privx-external"
 DEMO_OAUTH_CLIENT_SECRET = "privx-external-demo-secret"
 
+# The feature set the trainings use (see features.py); results report it as feature_config_name.
+FEATURE_CONFIG_NAME = "ueba-default-v1"
+
 DEFAULT_CONNECTIONS = 150_000
 DEFAULT_SEED = 7
 DEFAULT_EPOCHS = 15

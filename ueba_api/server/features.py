@@ -19,8 +19,6 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from ueba_api.server.connections import DAY_US, HOUR_US
 
-FEATURE_CONFIG_NAME = "ueba-default-v1"
-
 TIME_COLUMNS = ["hour_sin", "hour_cos", "weekday_sin", "weekday_cos"]
 CATEGORY_COLUMNS = ["user", "target_host", "target_account", "protocol", "source_network"]
 EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)

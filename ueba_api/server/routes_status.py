@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from ueba_api.models import InternalStatus, ServiceStatus, format_utc
 from ueba_api.server.auth import ViewCaller
+from ueba_api.server.config import FEATURE_CONFIG_NAME
 from ueba_api.server.connections import Window
-from ueba_api.server.features import FEATURE_CONFIG_NAME
 from ueba_api.server.openapi import ERROR_RESPONSES, UEBA_PREFIX
 from ueba_api.server.state import State
 

@@ -9,11 +9,10 @@ import os
 import threading
 from multiprocessing.process import BaseProcess
 
-from ueba_api.server.config import ServerConfig
+from ueba_api.server.config import FEATURE_CONFIG_NAME, ServerConfig
 from ueba_api.server.connections import ConnectionCounter, Window
 from ueba_api.server.dataset_store import DatasetStore
-from ueba_api.server.features import FEATURE_CONFIG_NAME
-from ueba_api.server.training import TrainingJob, run_training
+from ueba_api.server.worker import TrainingJob, run_training_job
 
 MIN_CONNECTIONS = 5_000
 
@@ -53,7 +52,9 @@ class TrainingSupervisor:
             seed=self.config.seed,
             server_pid=os.getpid(),
         )
-        process = self._context.Process(target=run_training, args=(job,), name=f"ueba-training-{result_id}")
+        process = self._context.Process(
+            target=run_training_job, args=(job,), name=f"ueba-training-{result_id}"
+        )
         process.daemon = True
         process.start()
         with self._lock:

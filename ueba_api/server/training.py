@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -21,26 +20,17 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from ueba_api.server.config import FEATURE_CONFIG_NAME
 from ueba_api.server.connections import ConnectionStore, Window
 from ueba_api.server.database import Database
 from ueba_api.server.dataset_store import DatasetStore
-from ueba_api.server.features import FEATURE_CONFIG_NAME, feature_pipeline
+from ueba_api.server.features import feature_pipeline
+from ueba_api.server.worker import TrainingJob
 
 VALIDATION_SHARE = 0.2
 HIDDEN_LAYERS = (64, 16, 64)
 BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
-
-
-@dataclass(frozen=True)
-class TrainingJob:
-    database_path: Path
-    models_dir: Path
-    result_id: int
-    dataset_id: str
-    epochs: int
-    seed: int
-    server_pid: int
 
 
 @dataclass
