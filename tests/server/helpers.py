@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -66,3 +68,42 @@ def remove_dataset(api: UebaClient, dataset_id: str) -> None:
     except ConflictError:  # it is active: the documented way out
         api.stop_analyzing()
         api.delete_dataset(dataset_id)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text.rsplit(")", 1)[1].split()  # [state, ppid, ...]: the name before may hold anything
+
+
+def training_workers(server_pid: int) -> set[int]:
+    """The server's live training worker processes (Linux /proc): its spawned multiprocessing children."""
+    workers = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is None or int(fields[1]) != server_pid or fields[0] == "Z":
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if b"spawn_main" in command:
+            workers.add(int(entry.name))
+    return workers
+
+
+def is_alive(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout} s")
+        time.sleep(0.1)
