@@ -11,7 +11,8 @@ Exclusions are not applied: the chart shades them, so the analyst sees what they
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Protocol
 
@@ -55,3 +56,47 @@ def connections_per_day(counter: ConnectionCounter, start: datetime, end: dateti
         time_range = TimeRange(start=bucket_start.to_pydatetime(), end=bucket_end.to_pydatetime())
         rows.append({"day": bucket_start, "end": bucket_end, "count": counter.count_connections(time_range)})
     return typed_frame(rows, COVERAGE_COLUMNS)
+
+
+# Where the search for the first connection starts: nothing a PrivX records is older.
+HISTORY_SEARCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _smallest_day(first: int, last: int, holds: Callable[[int], bool]) -> int:
+    """The smallest day number in [first, last] for which `holds` (False, then True from there on) is True."""
+    while first < last:
+        middle = (first + last) // 2
+        if holds(middle):
+            last = middle
+        else:
+            first = middle + 1
+    return first
+
+
+def history_span(counter: ConnectionCounter, now: datetime | None = None) -> tuple[datetime, datetime] | None:
+    """The whole UTC days that hold connections: (midnight of the first day, midnight after the last day).
+
+    A PrivX has no call for its first or last connection, so this bisects with count queries, about
+    2·log2(days since 1970) ≈ 30 of them. None when there are no connections at all.
+    """
+    if counter.count_connections(TimeRange()) == 0:
+        return None
+    origin = pd.Timestamp(HISTORY_SEARCH_START)
+    days = (pd.Timestamp(as_utc(now or datetime.now(UTC))).floor("D") - origin).days + 1
+    # Connections stamped after today (a skewed clock) widen the search a year at a time.
+    while counter.count_connections(TimeRange(start=_day(origin, days))) > 0:
+        days += 366
+
+    def any_before(day: int) -> bool:
+        return counter.count_connections(TimeRange(end=_day(origin, day))) > 0
+
+    def none_from(day: int) -> bool:
+        return counter.count_connections(TimeRange(start=_day(origin, day))) == 0
+
+    first_day = _smallest_day(0, days, any_before) - 1
+    end_day = _smallest_day(first_day + 1, days, none_from)
+    return _day(origin, first_day), _day(origin, end_day)
+
+
+def _day(origin: pd.Timestamp, day: int) -> datetime:
+    return (origin + pd.Timedelta(days=day)).to_pydatetime()

@@ -1,0 +1,36 @@
+"""UEBA Notebook: the Streamlit entry point. Navigation and the sidebar server badge, nothing else."""
+
+import streamlit as st
+
+from pages import session
+
+
+def run() -> None:
+    st.set_page_config(page_title="UEBA Notebook", page_icon=":material/insights:", layout="wide")
+    page = st.navigation(
+        {
+            "Datasets": [
+                st.Page("pages/datasets.py", title="Datasets", icon=":material/table:", url_path="datasets",
+                        default=True),
+                st.Page("pages/dataset_editor.py", title="Dataset editor", icon=":material/edit_calendar:",
+                        url_path="dataset"),
+            ],
+            "Models": [
+                st.Page("pages/training.py", title="Training review", icon=":material/monitoring:",
+                        url_path="training"),
+                st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:",
+                        url_path="compare"),
+            ],
+            "Settings": [
+                st.Page("pages/connection.py", title="Connection", icon=":material/lan:",
+                        url_path="connection"),
+            ],
+        }
+    )
+    session.server_badge()
+    session.show_notices()
+    page.run()
+
+
+if __name__ == "__main__":
+    run()

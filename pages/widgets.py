@@ -1,0 +1,118 @@
+"""Streamlit widgets shared by the pages: confirmation dialogs, status badges, the periods editor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pandas as pd
+import streamlit as st
+
+from ueba_api.models import Period
+from ueba_api.periods import periods_to_frame
+
+_PENDING_CONFIRMATION = "widgets.pending_confirmation"
+
+STATUS_COLORS = {"SUCCESS": "green", "TRAINING": "blue", "FAILURE": "red"}
+
+
+def confirm_button(
+    label: str,
+    *,
+    key: str,
+    title: str,
+    message: str,
+    confirm_label: str,
+    on_confirm: Callable[[], bool],
+    **button_options,
+) -> None:
+    """A button that asks in a dialog before acting.
+
+    `on_confirm` runs when the user confirms; it shows its own errors and returns whether it succeeded.
+    On success the whole app reruns (closing the dialog); on failure the dialog stays, with the error.
+    Which confirmation is open lives in session state, so it survives the reruns the dialog causes.
+    """
+    if st.button(label, key=key, **button_options):
+        st.session_state[_PENDING_CONFIRMATION] = key
+    if st.session_state.get(_PENDING_CONFIRMATION) != key:
+        return
+
+    def body() -> None:
+        st.markdown(message)
+        cancel, confirm = st.columns(2)
+        if cancel.button("Cancel", key=f"{key}:cancel", width="stretch"):
+            close_confirmation()
+            st.rerun()
+        confirmed = confirm.button(confirm_label, key=f"{key}:confirm", type="primary", width="stretch")
+        if confirmed and on_confirm():
+            close_confirmation()
+            st.rerun()
+
+    st.dialog(title, on_dismiss=close_confirmation)(body)()
+
+
+def close_confirmation() -> None:
+    st.session_state.pop(_PENDING_CONFIRMATION, None)
+
+
+def status_badge(status: str | None) -> None:
+    """A training status as a coloured badge; no badge for a dataset never trained."""
+    if status:
+        st.badge(status, color=STATUS_COLORS.get(status, "gray"))
+    else:
+        st.badge("never trained", color="gray")
+
+
+PERIOD_COLUMN_HELP = {"start": "When the excluded period starts (inclusive), UTC",
+                      "end": "When the excluded period ends (exclusive), UTC"}
+
+
+def utc_period_columns() -> dict[str, st.column_config.DatetimeColumn]:
+    return {
+        name: st.column_config.DatetimeColumn(
+            f"{name.capitalize()} (UTC)", format="YYYY-MM-DD HH:mm", step=60, required=True, help=help_text
+        )
+        for name, help_text in PERIOD_COLUMN_HELP.items()
+    }
+
+
+class PeriodsEditor:
+    """An editable table of periods (rows can be added and removed), as `st.data_editor` keeps it.
+
+    The editor's source frame stays the same between reruns (feeding its output back in loses edits,
+    streamlit#7749); `replace` swaps in new periods (after a load or a merge) by starting a fresh editor.
+    The editor shows naive UTC wall times, labelled UTC: the browser's date picker then never applies
+    the viewer's own time zone.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @property
+    def _source_key(self) -> str:
+        return f"{self.key}.source"
+
+    @property
+    def _version_key(self) -> str:
+        return f"{self.key}.version"
+
+    def replace(self, periods: Iterable[Period]) -> None:
+        frame = periods_to_frame(periods)
+        for name in ("start", "end"):
+            frame[name] = frame[name].dt.tz_localize(None)
+        st.session_state[self._source_key] = frame
+        st.session_state[self._version_key] = st.session_state.get(self._version_key, 0) + 1
+
+    def loaded(self) -> bool:
+        return self._source_key in st.session_state
+
+    def show(self) -> pd.DataFrame:
+        """Draw the editor; the frame as edited (columns start, end; naive = UTC)."""
+        return st.data_editor(
+            st.session_state[self._source_key],
+            key=f"{self.key}.editor.{st.session_state[self._version_key]}",
+            num_rows="dynamic",
+            hide_index=True,
+            width="stretch",
+            column_config=utc_period_columns(),
+            placeholder="No excluded periods",
+        )

@@ -1,0 +1,200 @@
+"""The dataset editor over real HTTP: create with exclusions, count, save, reopen, edit trained, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import (
+    history_month,
+    select_dataset,
+    status_detail,
+    train_and_wait,
+    unique_comment,
+    vega_specs,
+)
+from ueba_api.client import UebaClient
+from ueba_api.models import Dataset, Period, TimeRange
+from ueba_api.server.launch import RunningServer
+
+EDITOR = "pages/dataset_editor.py"
+NEW = "editor.new"
+
+
+def naive(value: datetime) -> datetime:
+    return value.replace(tzinfo=None)
+
+
+def wire(value: datetime) -> str:
+    """A datetime as the browser's data editor sends it for a naive column."""
+    return naive(value).isoformat(timespec="milliseconds")
+
+
+def edit_periods(app: AppTest, added: list[tuple[datetime, datetime | None]]) -> None:
+    """Adds rows to the excluded-periods editor as the browser reports them (an empty cell is left out)."""
+    rows = [{"start": wire(start)} | ({"end": wire(end)} if end else {}) for start, end in added]
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {}, "added_rows": rows, "deleted_rows": []}
+
+
+def connections_metric(app: AppTest) -> int:
+    return int(app.metric[0].value.replace(",", ""))
+
+
+def open_editor(app: AppTest, dataset_id: str | None = None) -> AppTest:
+    app.run()  # the first run registers the pages of st.navigation
+    if dataset_id:
+        app.query_params["dataset"] = dataset_id
+    app.switch_page(EDITOR).run()
+    assert not app.exception
+    return app
+
+
+def test_create_with_two_exclusions_then_reopen_edit_trained_and_delete(
+    app: AppTest, make_app: Callable[..., AppTest], api: UebaClient
+) -> None:
+    start, end = history_month(api)
+    open_editor(app)
+    app.datetime_input(key=f"{NEW}.start").set_value(naive(start))
+    app.datetime_input(key=f"{NEW}.end").set_value(naive(end)).run()
+    whole_month = connections_metric(app)
+    assert whole_month == api.count_connections(TimeRange(start=start, end=end))
+
+    incident = (start + timedelta(days=3), start + timedelta(days=5))
+    migration = (start + timedelta(days=20), start + timedelta(days=21, hours=12))
+    edit_periods(app, [incident, migration])
+    app.run()
+    assert not app.exception and not app.error
+    fewer = connections_metric(app)
+    periods = [Period(start=s, end=e) for s, e in (incident, migration)]
+    assert fewer < whole_month
+    assert fewer == api.count_connections(TimeRange(start=start, end=end, exclude=periods))
+    [chart] = vega_specs(app)
+    shaded = next(layer for layer in chart["layer"] if layer["mark"]["type"] == "rect")
+    assert len(chart["datasets"][shaded["data"]["name"]]) == 2
+
+    comment = unique_comment("two exclusions")
+    app.text_area(key=f"{NEW}.comment").input(comment)
+    app.button(key=f"{NEW}.save").click().run()
+    assert not app.exception and not app.error
+    dataset_id = app.query_params["dataset"]
+    saved = api.get_dataset(dataset_id)
+    assert saved.comment == comment
+    assert saved.time_range_settings.start == start and saved.time_range_settings.end == end
+    assert saved.time_range_settings.exclude == periods
+    assert any("Dataset created" in toast.value for toast in app.toast)
+
+    # Reopen it through ?dataset= in a fresh session: the widgets hold what was saved.
+    reopened = open_editor(make_app(), dataset_id)
+    prefix = f"editor.{dataset_id}"
+    assert reopened.title[0].value == comment
+    assert reopened.datetime_input(key=f"{prefix}.start").value == naive(start)
+    assert reopened.datetime_input(key=f"{prefix}.end").value == naive(end)
+    shown = reopened.data_editor[0].value
+    assert list(shown["start"]) == [naive(incident[0]), naive(migration[0])]
+    assert connections_metric(reopened) == fewer
+
+    # Edit it once trained: saving asks first, because it deletes the training history.
+    train_and_wait(api, dataset_id)
+    trained = open_editor(make_app(), dataset_id)
+    trained.text_area(key=f"{prefix}.comment").input(comment + " (edited)")
+    trained.button(key=f"{prefix}.save").click().run()
+    assert api.get_dataset(dataset_id).training_results, "nothing may change before the confirmation"
+    warning = " ".join(markdown.value for markdown in trained.markdown)
+    assert "deletes its training history and its trained model weights" in warning
+    trained.button(key=f"{prefix}.save:confirm").click().run()
+    assert not trained.exception and not trained.error
+    edited = api.get_dataset(dataset_id)
+    assert edited.comment == comment + " (edited)" and edited.training_results == []
+    assert edited.time_range_settings.exclude == periods
+
+    # Delete it from the datasets page, after confirming.
+    listing = make_app().run()
+    select_dataset(listing, dataset_id)
+    listing.button(key="datasets.delete").click().run()
+    listing.button(key="datasets.delete:confirm").click().run()
+    assert not listing.exception and not listing.error
+    assert dataset_id not in {dataset.id for dataset in api.list_datasets().items}
+
+
+def dataset_posts(server: RunningServer) -> int:
+    """How many dataset creations the server has been asked for, from its access log."""
+    access_log = (server.data_dir / "server.log").read_text()
+    return access_log.count('"POST /connection-manager/api/v1/ueba/datasets ')
+
+
+def test_invalid_periods_are_named_and_nothing_is_sent(
+    app: AppTest, api: UebaClient, reference_server: RunningServer
+) -> None:
+    open_editor(app)
+    start = app.datetime_input(key=f"{NEW}.start").value
+    backwards = (start + timedelta(days=5), start + timedelta(days=4))
+    edit_periods(app, [backwards, (start + timedelta(days=8), None)])
+    app.run()
+    period_1 = (f"Period 1 must end after it starts: {backwards[0]:%Y-%m-%d %H:%M} UTC – "
+                f"{backwards[1]:%Y-%m-%d %H:%M} UTC.")
+    period_2 = "Period 2 has no end: fill it in, or delete the row."
+    assert [error.value for error in app.error] == [period_1, period_2]
+
+    datasets_before, posts_before = api.list_datasets().items, dataset_posts(reference_server)
+    app.button(key=f"{NEW}.save").click().run()
+    assert app.error[-1].value == f"Not saved. {period_1} {period_2}"
+    assert "dataset" not in app.query_params
+    # The access log would show a request even had the server refused it.
+    assert dataset_posts(reference_server) == posts_before
+    assert api.list_datasets().items == datasets_before
+
+
+def test_overlapping_periods_are_offered_a_merge(app: AppTest, api: UebaClient) -> None:
+    open_editor(app)
+    start = app.datetime_input(key=f"{NEW}.start").value
+    edit_periods(app, [(start + timedelta(days=1), start + timedelta(days=3)),
+                       (start + timedelta(days=2), start + timedelta(days=4))])
+    app.run()
+    assert [warning.value for warning in app.warning if "overlaps" in warning.value] == [
+        f"Period 2 ({start + timedelta(days=2):%Y-%m-%d %H:%M} UTC – "
+        f"{start + timedelta(days=4):%Y-%m-%d %H:%M} UTC) overlaps period 1."
+    ]
+    app.button(key=f"{NEW}.merge").click().run()
+    merged = app.data_editor[0].value
+    assert list(merged["start"]) == [start + timedelta(days=1)]
+    assert list(merged["end"]) == [start + timedelta(days=4)]
+    assert not [warning for warning in app.warning if "overlaps" in warning.value]
+
+
+def test_all_data_spans_the_whole_history(app: AppTest, api: UebaClient) -> None:
+    open_editor(app)
+    app.button(key=f"{NEW}.preset.all").click().run()
+    first = datetime.fromisoformat(status_detail(api, "connections_first"))
+    last = datetime.fromisoformat(status_detail(api, "connections_last"))
+    midnight = {"hour": 0, "minute": 0, "second": 0, "microsecond": 0}
+    assert app.datetime_input(key=f"{NEW}.start").value == naive(first.replace(**midnight))
+    assert app.datetime_input(key=f"{NEW}.end").value == naive(last.replace(**midnight) + timedelta(days=1))
+    assert connections_metric(app) == api.count_connections()
+
+
+def test_unknown_dataset_is_a_readable_not_found(app: AppTest) -> None:
+    open_editor(app, "00000000-0000-4000-8000-000000000000")
+    assert [error.value for error in app.error] == [
+        "Dataset not found: there is no dataset with id `00000000-0000-4000-8000-000000000000`. "
+        "It may have been deleted."
+    ]
+    assert not app.datetime_input
+
+
+def test_active_dataset_cannot_be_saved(
+    app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
+) -> None:
+    dataset = new_dataset()
+    train_and_wait(api, dataset.id)
+    previous = next((item.id for item in api.list_datasets().items if item.is_active), None)
+    api.start_analyzing(dataset.id)
+    try:
+        open_editor(app, dataset.id)
+        assert app.button(key=f"editor.{dataset.id}.save").disabled
+        assert "cannot be changed" in app.info[0].value
+    finally:
+        api.stop_analyzing()
+        if previous:
+            api.start_analyzing(previous)
