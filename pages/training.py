@@ -103,6 +103,8 @@ def start_training(client: UebaClient, dataset: Dataset, activate: bool) -> bool
     except UebaError as error:
         session.show_error(error, "start the training")
         return False
+    # Announce the end of the new run, even if it ends before the page sees it training.
+    st.session_state.setdefault(WATCHED_KEY, {})[dataset.id] = len(dataset.training_results) + 1
     session.notify(f"Training started on {count:,} connections.", icon=":material/model_training:")
     return True
 
