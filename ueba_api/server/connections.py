@@ -45,7 +45,7 @@ def from_microseconds(value: int) -> datetime:
 
 
 def merge_periods(periods: np.ndarray) -> np.ndarray:
-    """Half-open `[start, end)` rows merged where they overlap, sorted by start."""
+    """Half-open `[start, end)` rows merged where they overlap or touch, sorted by start."""
     if len(periods) == 0:
         return periods.reshape(0, 2)
     ordered = periods[np.argsort(periods[:, 0], kind="stable")]
