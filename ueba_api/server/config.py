@@ -17,6 +17,10 @@ DEMO_OAUTH_CLIENT_SECRET = "privx-external-demo-secret"
 # The feature set the trainings use (see features.py); results report it as feature_config_name.
 FEATURE_CONFIG_NAME = "ueba-default-v1"
 
+# A training uses at most this many connections (a seeded uniform sample of a bigger dataset): the
+# encoded features of 300k connections take about half a gigabyte.
+MAX_TRAINING_CONNECTIONS = 300_000
+
 DEFAULT_CONNECTIONS = 150_000
 DEFAULT_SEED = 7
 DEFAULT_EPOCHS = 15

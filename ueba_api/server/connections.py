@@ -136,8 +136,11 @@ class ConnectionStore:
             cursor = connection.execute("SELECT start_us FROM connections ORDER BY start_us")
             return np.fromiter((row[0] for row in cursor), dtype=np.int64, count=count)
 
-    def load(self, window: Window) -> pd.DataFrame:
-        """The connections of a window, with every column (labels included: callers pick features)."""
+    def load(self, window: Window, *, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+        """The connections of a window, every column (labels included: callers pick the features).
+
+        With `limit`, a window holding more connections gives a seeded uniform sample of `limit` of them.
+        """
         conditions, parameters = [], []
         if window.start_us is not None:
             conditions.append("start_us >= ?")
@@ -146,11 +149,25 @@ class ConnectionStore:
             conditions.append("start_us < ?")
             parameters.append(window.end_us)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        query = f"SELECT {', '.join(CONNECTION_COLUMNS)} FROM connections {where} ORDER BY start_us"
+        columns = ", ".join(CONNECTION_COLUMNS)
         with self.database.connect() as connection:
+            if limit is not None:
+                candidates = pd.read_sql_query(
+                    f"SELECT id, start_us FROM connections {where}", connection, params=parameters
+                )
+                ids = candidates["id"].to_numpy()[~window.excludes(candidates["start_us"].to_numpy())]
+                if len(ids) > limit:
+                    chosen = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
+                    connection.execute("CREATE TEMP TABLE chosen (id INTEGER PRIMARY KEY)")
+                    connection.executemany(
+                        "INSERT INTO chosen (id) VALUES (?)", ((int(id_),) for id_ in chosen)
+                    )
+                    query = f"SELECT {columns} FROM connections JOIN chosen USING (id) ORDER BY start_us"
+                    return pd.read_sql_query(query, connection).astype({"is_anomaly": bool})
+            query = f"SELECT {columns} FROM connections {where} ORDER BY start_us"
             frame = pd.read_sql_query(query, connection, params=parameters)
-        frame = frame[~window.excludes(frame["start_us"].to_numpy())].reset_index(drop=True)
-        return frame.astype({"is_anomaly": bool})
+        frame = frame[~window.excludes(frame["start_us"].to_numpy())]
+        return frame.reset_index(drop=True).astype({"is_anomaly": bool})
 
     def time_span(self) -> tuple[datetime, datetime] | None:
         with self.database.connect() as connection:

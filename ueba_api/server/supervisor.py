@@ -9,7 +9,7 @@ import os
 import threading
 from multiprocessing.process import BaseProcess
 
-from ueba_api.server.config import FEATURE_CONFIG_NAME, ServerConfig
+from ueba_api.server.config import FEATURE_CONFIG_NAME, MAX_TRAINING_CONNECTIONS, ServerConfig
 from ueba_api.server.connections import ConnectionCounter, Window
 from ueba_api.server.dataset_store import DatasetStore
 from ueba_api.server.worker import TrainingJob, run_training_job
@@ -29,11 +29,12 @@ class TrainingSupervisor:
         self._workers: dict[str, tuple[int, BaseProcess]] = {}
 
     def start(self, dataset_id: str, set_active: bool) -> int:
-        """Starts a run of the dataset and returns how many connections it uses.
+        """Starts a run of the dataset and returns how many connections it uses (a bigger dataset is sampled).
 
         Raises DatasetNotFound, or DatasetConflict when a run of the dataset is already going on.
         """
-        count = self.counter.count(Window.from_request(self.store.time_range(dataset_id)))
+        available = self.counter.count(Window.from_request(self.store.time_range(dataset_id)))
+        count = min(available, MAX_TRAINING_CONNECTIONS)
         result_id = self.store.start_training(dataset_id, FEATURE_CONFIG_NAME, count, set_active)
         if count < MIN_CONNECTIONS:
             self.store.finish_failure(
@@ -51,6 +52,8 @@ class TrainingSupervisor:
             epochs=self.config.epochs,
             seed=self.config.seed,
             server_pid=os.getpid(),
+            connection_limit=MAX_TRAINING_CONNECTIONS,
+            available_connections=available,
         )
         process = self._context.Process(
             target=run_training_job, args=(job,), name=f"ueba-training-{result_id}"

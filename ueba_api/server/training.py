@@ -79,14 +79,16 @@ class _Run:
     def _train(self) -> None:
         job = self.job
         window = Window.from_request(self.store.time_range(job.dataset_id))
-        connections = ConnectionStore(self.database).load(window).drop(columns="is_anomaly")
+        connections = ConnectionStore(self.database).load(window, limit=job.connection_limit, seed=job.seed)
+        connections = connections.drop(columns="is_anomaly")
         training, validation = train_test_split(
             connections, test_size=VALIDATION_SHARE, random_state=job.seed, shuffle=True
         )
         features = feature_pipeline().fit(training)
         x_training, x_validation = features.transform(training), features.transform(validation)
         self.log(
-            f"connections: {len(connections)}; training: {len(training)}; validation: {len(validation)};"
+            f"connections: {len(connections)} (of {job.available_connections} in the dataset);"
+            f" training: {len(training)}; validation: {len(validation)};"
             f" features: {x_training.shape[1]} ({FEATURE_CONFIG_NAME}); hidden layers: {HIDDEN_LAYERS};"
             f" epochs: {job.epochs}; batch size: {BATCH_SIZE}"
         )

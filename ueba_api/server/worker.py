@@ -16,6 +16,8 @@ class TrainingJob:
     epochs: int
     seed: int
     server_pid: int
+    connection_limit: int
+    available_connections: int
 
 
 def run_training_job(job: TrainingJob) -> None:

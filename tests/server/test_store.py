@@ -1,0 +1,88 @@
+"""The SQLite store on its own (a real database file): loading windows, sampling big datasets, and the
+single-TRAINING and single-active rules that SQLite itself enforces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ueba_api.server.connections import ConnectionCounter, ConnectionStore, Window
+from ueba_api.server.database import Database
+from ueba_api.server.dataset_store import DatasetConflict, DatasetStore
+from ueba_api.server.generator import GeneratorSettings, generate_connections
+from ueba_api.server.schemas import DatasetRequest
+
+SETTINGS = GeneratorSettings(connections=20_000, days=60, end=datetime(2025, 1, 1, tzinfo=UTC), seed=8)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> ConnectionStore:
+    database = Database(tmp_path_factory.mktemp("store") / "ueba.sqlite3")
+    database.initialise()
+    connections = ConnectionStore(database)
+    assert connections.insert(generate_connections(SETTINGS)) == SETTINGS.connections
+    return connections
+
+
+def window_of(times: np.ndarray) -> Window:
+    low, high = np.quantile(times, [0.1, 0.9]).astype(np.int64)
+    middle = int(np.quantile(times, 0.5))
+    excluded = np.array([[middle, middle + 86_400_000_000]], dtype=np.int64)
+    return Window(int(low), int(high), excluded)
+
+
+def test_load_returns_exactly_the_window(store: ConnectionStore) -> None:
+    times = store.sorted_start_times()
+    window = window_of(times)
+    frame = store.load(window)
+    assert len(frame) == ConnectionCounter(store).count(window)
+    starts = frame["start_us"].to_numpy()
+    assert (starts >= window.start_us).all() and (starts < window.end_us).all()
+    assert not window.excludes(starts).any()
+    assert frame["is_anomaly"].dtype == bool
+
+
+def test_a_limit_gives_a_seeded_uniform_sample_of_the_window(store: ConnectionStore) -> None:
+    window = window_of(store.sorted_start_times())
+    whole = store.load(window)
+    sample = store.load(window, limit=3_000, seed=1)
+    assert len(sample) == 3_000
+    assert not window.excludes(sample["start_us"].to_numpy()).any()
+    assert sample["start_us"].isin(whole["start_us"]).all()
+    pd.testing.assert_frame_equal(sample, store.load(window, limit=3_000, seed=1))
+    assert not sample["start_us"].equals(store.load(window, limit=3_000, seed=2)["start_us"])
+    # Uniform: the sample's median start is close to the window's.
+    assert abs(sample["start_us"].median() - whole["start_us"].median()) < 0.05 * np.ptp(whole["start_us"])
+    pd.testing.assert_frame_equal(store.load(window, limit=len(whole)), whole)
+
+
+def test_the_counter_follows_imports(store: ConnectionStore, tmp_path: Path) -> None:
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    connections = ConnectionStore(database)
+    counter = ConnectionCounter(connections)
+    assert counter.count(Window()) == 0
+    connections.insert([store.load(Window()).head(100)])
+    assert counter.count(Window()) == 100
+
+
+def test_sqlite_refuses_a_second_training_and_a_second_active_dataset(tmp_path: Path) -> None:
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    datasets = DatasetStore(database, tmp_path / "models")
+    request = DatasetRequest.model_validate({"time_range_settings": {}})
+    first, second = datasets.create(request, "tester"), datasets.create(request, "tester")
+    run = datasets.start_training(first, "ueba-default-v1", 10_000, set_active=True)
+    with pytest.raises(DatasetConflict, match="Training is already on-going"):
+        datasets.start_training(first, "ueba-default-v1", 10_000, set_active=False)
+    datasets.start_training(second, "ueba-default-v1", 10_000, set_active=False)  # other datasets may train
+
+    assert datasets.finish_success(run, np.linspace(0.0, 1.0, 2_000), "done")
+    assert not datasets.finish_failure(run, "LATE", "a finished run cannot fail any more")
+    assert datasets.active_dataset_id() == first
+    histogram = datasets.get(first, bin_count=7)["training_results"][0]["validation_dataset_histogram"]
+    assert len(histogram["hist"]) == 7 and sum(histogram["hist"]) == 2_000
