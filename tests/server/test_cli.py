@@ -1,0 +1,156 @@
+"""The command line as people run it: demo credentials and --demo on a first start, option checks, and
+secrets that never reach reprs, the banner or the log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ueba_api import Dataset, TimeRange, UebaClient
+from ueba_api.server.config import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_OAUTH_CLIENT_ID,
+    DEMO_OAUTH_CLIENT_SECRET,
+    ApiClient,
+    ServerConfig,
+)
+from ueba_api.server.launch import PROJECT_ROOT, RunningServer, _free_port
+from ueba_api.server.openapi import UEBA_PREFIX
+
+from .helpers import bearer_token, wait_until
+
+CREDENTIAL_VARIABLES = [name for name in os.environ if name.startswith("PRIVX_API_")]
+
+
+def run_server(
+    data_dir: Path, *options: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`python -m ueba_api.server` as a person runs it; its output goes to `output.txt` in the data dir."""
+    port = _free_port("127.0.0.1")
+    environment = {name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "output.txt").open("a") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ueba_api.server",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *options,
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            env=environment | (env or {}),
+        )
+    base_url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{base_url}{UEBA_PREFIX}/status").status_code == 200
+        except httpx.TransportError:
+            assert process.poll() is None, (data_dir / "output.txt").read_text()
+            return False
+
+    wait_until(answers, 60, "the server did not answer")
+    return process, base_url
+
+
+def stop(process: subprocess.Popen, data_dir: Path) -> str:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    return (data_dir / "output.txt").read_text()
+
+
+def demo_client(base_url: str) -> UebaClient:
+    return UebaClient(
+        base_url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        oauth_client_secret=DEMO_OAUTH_CLIENT_SECRET,
+    )
+
+
+def test_demo_start_prints_the_demo_credentials_and_trains_a_sample(tmp_path: Path) -> None:
+    process, base_url = run_server(tmp_path, "--demo", "--connections", "8000", "--epochs", "2")
+    try:
+        with demo_client(base_url) as api:
+            (demo,) = api.list_datasets().items
+            wait_until(
+                lambda: api.get_dataset(demo.id).latest_result.status != "TRAINING", 60, "no demo model"
+            )
+            assert api.get_dataset(demo.id).latest_result.status == "SUCCESS"
+            assert api.get_dataset(demo.id).is_active  # ready for the app to show
+    finally:
+        output = stop(process, tmp_path)
+    assert f"Demo API client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}" in output
+    assert f"Demo OAuth client: {DEMO_OAUTH_CLIENT_ID} / {DEMO_OAUTH_CLIENT_SECRET}" in output
+
+    process, base_url = run_server(tmp_path, "--demo")  # not a first start: nothing new
+    try:
+        with demo_client(base_url) as api:
+            assert api.list_datasets().count == 1
+            assert api.count_connections() == 8000
+    finally:
+        stop(process, tmp_path)
+
+
+def test_configured_secrets_are_never_printed(tmp_path: Path) -> None:
+    secrets = {
+        "PRIVX_API_CLIENT_ID": "ops-bot",
+        "PRIVX_API_CLIENT_SECRET": "s3cret-client-value",
+        "PRIVX_API_OAUTH_CLIENT_SECRET": "s3cret-oauth-value",
+    }
+    process, base_url = run_server(tmp_path, "--connections", "6000", env=secrets)
+    try:
+        with UebaClient(base_url, client_id="ops-bot", client_secret="s3cret-client-value",
+                        oauth_client_secret="s3cret-oauth-value") as api:  # fmt: skip
+            assert api.count_connections() == 6000
+            dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange()))
+            assert api.get_dataset(dataset_id).created_by == "ops-bot"
+    finally:
+        output = stop(process, tmp_path)
+    assert "API client: ops-bot (secret as configured)" in output
+    assert "s3cret" not in output and DEMO_CLIENT_SECRET not in output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--client-id", "only-an-id"], "--client-id and --client-secret go together"),
+        (["--certfile", "cert.pem"], "--certfile and --keyfile go together"),
+        (["--tls", "--certfile", "c.pem", "--keyfile", "k.pem"], "not allowed with argument"),
+        (["--epochs", "0"], "must be a positive integer"),
+    ],
+)
+def test_bad_options_are_refused_with_a_message(tmp_path: Path, options: list[str], message: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "ueba_api.server", "--data-dir", str(tmp_path), *options],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60,
+        env={name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES},
+    )  # fmt: skip
+    assert completed.returncode != 0 and message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_secrets_stay_out_of_reprs_and_the_log(reference_server: RunningServer) -> None:
+    server = reference_server
+    token = bearer_token(server, server.client_id, server.client_secret)
+    httpx.get(f"{server.base_url}{UEBA_PREFIX}/datasets", headers={"Authorization": f"Bearer {token}"})
+    time.sleep(0.2)  # let the access log line land
+    log = (server.data_dir / "server.log").read_text()
+    for secret in (server.client_secret, server.oauth_client_secret, server.view_client_secret, token):
+        assert secret not in repr(server) and secret not in log
+    config = ServerConfig(data_dir=server.data_dir, api_clients=(ApiClient("bot", "hidden-value"),))
+    assert "hidden-value" not in repr(config)
