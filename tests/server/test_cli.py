@@ -25,7 +25,7 @@ from ueba_api.server.config import (
 from ueba_api.server.launch import PROJECT_ROOT, RunningServer, _free_port
 from ueba_api.server.openapi import UEBA_PREFIX
 
-from .helpers import bearer_token, wait_until
+from .helpers import bearer_token, is_alive, wait_until
 
 CREDENTIAL_VARIABLES = [name for name in os.environ if name.startswith("PRIVX_API_")]
 
@@ -154,3 +154,26 @@ def test_secrets_stay_out_of_reprs_and_the_log(reference_server: RunningServer) 
         assert secret not in repr(server) and secret not in log
     config = ServerConfig(data_dir=server.data_dir, api_clients=(ApiClient("bot", "hidden-value"),))
     assert "hidden-value" not in repr(config)
+
+
+def test_a_started_server_ends_when_its_starter_is_killed(tmp_path: Path) -> None:
+    starter = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time\n"
+            "from ueba_api.server.launch import start_server\n"
+            "server = start_server(sys.argv[1], connections=6000)\n"
+            "print(server.pid, flush=True)\n"
+            "time.sleep(600)\n"
+        ), str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    server_pid = int(starter.stdout.readline())
+    try:
+        assert is_alive(server_pid)
+        starter.kill()  # no chance to clean up: the server must notice alone
+        starter.wait()
+        wait_until(lambda: not is_alive(server_pid), 20, "the server outlived its starter")
+    finally:
+        if is_alive(server_pid):
+            os.kill(server_pid, signal.SIGKILL)
+    assert "Application shutdown complete" in (tmp_path / "server.log").read_text()  # it ended gracefully

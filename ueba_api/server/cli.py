@@ -15,13 +15,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import uvicorn
 
 from ueba_api.server import config as defaults
-from ueba_api.server.config import VIEW_PERMISSIONS, ApiClient, OAuthClient, ServerConfig
+from ueba_api.server.config import PARENT_PID_VARIABLE, VIEW_PERMISSIONS, ApiClient, OAuthClient, ServerConfig
 from ueba_api.server.tls import self_signed_certificate
 
 ENVIRONMENT = {
@@ -126,6 +129,18 @@ def _banner(config: ServerConfig, base_url: str, ca_cert: Path | None) -> str:
     return "\n".join(lines)
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Ends the server gracefully once the process that started it is gone (see launch.py), so that no
+    server outlives the app or the test session it was started for."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def serve(argv: list[str]) -> None:
     parser = serve_parser()
     options = parser.parse_args(argv)
@@ -146,6 +161,9 @@ def serve(argv: list[str]) -> None:
     )
 
     from ueba_api.server.app import create_app  # after the logging set-up, which it relies on
+
+    if PARENT_PID_VARIABLE in os.environ:
+        _exit_with_parent(int(os.environ[PARENT_PID_VARIABLE]))
 
     uvicorn.run(
         create_app(config),

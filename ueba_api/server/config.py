@@ -26,6 +26,8 @@ DEFAULT_SEED = 7
 DEFAULT_EPOCHS = 15
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 MAX_BODY_BYTES = 1024 * 1024
+# Set by launch.start_server: the server ends when the process of that pid does.
+PARENT_PID_VARIABLE = "UEBA_SERVER_PARENT_PID"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 
 The server runs as `python -m ueba_api.server` in a subprocess of its own process group; fresh random
 credentials go to it through the environment (never argv, which any local user can read). Its output
-goes to `server.log` in the data dir.
+goes to `server.log` in the data dir. It ends by itself when the process that started it ends, even
+if that one is killed, so a crashed app or test session leaves no server behind.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
+from ueba_api.server.config import PARENT_PID_VARIABLE
 from ueba_api.server.openapi import UEBA_PREFIX
 from ueba_api.server.tls import CERT_FILE
 
@@ -144,6 +146,7 @@ def start_server(
             command += [option, str(value)]
     command += ["--tls"] * tls + ["--demo"] * demo
     environment = os.environ | {f"PRIVX_API_{name.upper()}": value for name, value in credentials.items()}
+    environment[PARENT_PID_VARIABLE] = str(os.getpid())
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
     )
