@@ -6,6 +6,8 @@ from pages import session
 
 
 def run() -> None:
+    # Each url_path is its file's name, so a deep link that is a fresh process's very first run still
+    # lands on its page (see the note on `pages/` in pages/session.py).
     st.set_page_config(page_title="UEBA Notebook", page_icon=":material/insights:", layout="wide")
     page = st.navigation(
         {
@@ -13,7 +15,7 @@ def run() -> None:
                 st.Page("pages/datasets.py", title="Datasets", icon=":material/table:", url_path="datasets",
                         default=True),
                 st.Page("pages/dataset_editor.py", title="Dataset editor", icon=":material/edit_calendar:",
-                        url_path="dataset"),
+                        url_path="dataset_editor"),
             ],
             "Models": [
                 st.Page("pages/training.py", title="Training review", icon=":material/monitoring:",

@@ -46,11 +46,16 @@ def typed_settings() -> ClientSettings:
 
 
 def connect() -> None:
-    """Switch to the typed PrivX, and empty the secret fields: secrets are never shown again."""
+    """Switch to the typed PrivX once it answers, and empty the secret fields: they are never shown again."""
     try:
         settings = typed_settings()
+        with UebaClient.from_settings(settings) as client:
+            client.get_status()
     except session.SettingsProblem as problem:
         st.session_state[OUTCOME] = ("error", str(problem))
+        return
+    except UebaError as error:
+        st.session_state[OUTCOME] = ("error", f"Not connected. {error}")
         return
     session.use_settings(settings)
     for name in SECRET_FIELDS:
@@ -85,7 +90,7 @@ except session.SettingsProblem as problem:
     target = None
     st.error(str(problem), icon=":material/settings_alert:")
 if target is not None:
-    st.markdown(f"Using **{target.label}** (set by {target.source}).")
+    st.markdown(f"Using **{target.label}**. {target.source}")
     if target.settings is not None:
         secrets_state = ", ".join(f"{label}: {'set' if getattr(target.settings, name) else 'not set'}"
                                   for name, label in SECRET_FIELDS.items())

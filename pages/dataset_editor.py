@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from pages import session
-from pages.widgets import PeriodsEditor, confirm_button, status_badge
+from pages.widgets import PeriodsEditor, confirm_button, counted, status_badge
 from ueba_api.charts import coverage_timeline
 from ueba_api.errors import NotFoundError, UebaError
 from ueba_api.models import Dataset, TimeRange, as_utc
@@ -107,7 +107,7 @@ else:
             st.badge("active", icon=":material/bolt:", color="green")
         latest = dataset.latest_result
         status_badge(getattr(latest.status, "value", latest.status) if latest else None)
-        st.caption(f"{runs} training run{'s' if runs != 1 else ''} · id `{dataset.id}`")
+        st.caption(f"{counted(runs, 'training run')} · id `{dataset.id}`")
         st.page_link(session.TRAINING_PAGE, label="Training review", icon=":material/monitoring:",
                      query_params={session.DATASET_QUERY_PARAM: dataset.id})
 st.page_link(session.DATASETS_PAGE, label="All datasets", icon=":material/arrow_back:")
@@ -130,43 +130,49 @@ range_problems = check_range(start, end)
 for problem in range_problems:
     st.error(problem.message, icon=":material/event_busy:")
 
-# Excluded periods
-st.subheader("Excluded periods")
-st.caption("Periods left out of the training data, e.g. an incident or a migration. Times are UTC; "
-           "add a row with the + below the table, delete rows by selecting them.")
-edited = periods_editor.show()
-periods, _ = periods_from_frame(edited)
-problems = check_periods(start, end, edited)
-blocking = range_problems + [problem for problem in problems if problem.kind in BLOCKING_KINDS]
-for problem in problems:
-    if problem.kind in BLOCKING_KINDS:
-        st.error(problem.message, icon=":material/error:")
-    else:
-        st.warning(problem.message, icon=":material/warning:")
-if any(problem.kind == ProblemKind.OVERLAP for problem in problems):
-    st.button("Merge overlapping periods", key=f"{prefix}.merge", icon=":material/join:",
-              on_click=lambda: periods_editor.replace(merge_overlapping(usable_periods)))
+periods_column, size_column = st.columns([3, 2], gap="large")
+with periods_column:
+    st.subheader("Excluded periods")
+    st.caption("Periods left out of the training data, such as an incident or a migration. Times are UTC. "
+               "Add a row with the **+** at the table's top right; delete one by selecting it.")
+    edited = periods_editor.show()
+    periods, _ = periods_from_frame(edited)
+    # Usable for counting and shading even while other rows still have problems.
+    usable_periods = [period for period in periods if period.start < period.end]
+    problems = check_periods(start, end, edited)
+    blocking = range_problems + [problem for problem in problems if problem.kind in BLOCKING_KINDS]
+    for problem in problems:
+        if problem.kind in BLOCKING_KINDS:
+            st.error(problem.message, icon=":material/error:")
+        else:
+            st.warning(problem.message, icon=":material/warning:")
+    if any(problem.kind == ProblemKind.OVERLAP for problem in problems):
+        st.button("Merge overlapping periods", key=f"{prefix}.merge", icon=":material/join:",
+                  on_click=periods_editor.replace, args=(merge_overlapping(usable_periods),))
 
-# Size and coverage
-usable_periods = [period for period in periods if period.start < period.end]
-time_range = TimeRange(start=start, end=end, exclude=usable_periods)
-if not range_problems:
-    with session.api_call("count the connections"):
-        count = session.count_connections(client, time_range)
-        st.metric("Connections for training", f"{count:,}",
-                  help="Connections in the range minus the excluded periods (query-connection-count)")
-        if count < MIN_TRAINING_CONNECTIONS:
-            st.warning(f"Only {count:,} connections: a training needs at least {MIN_TRAINING_CONNECTIONS:,}. "
-                       "Widen the range or exclude less.", icon=":material/warning:")
-    if start and end:
-        with session.api_call("count the connections per day"):
-            daily = session.connections_per_day(client, start, end)
-            st.altair_chart(coverage_timeline(daily, usable_periods, as_utc(start), as_utc(end)),
-                            width="stretch")
-            st.caption(f"Connections per day from {describe_time(start)} to {describe_time(end)}; "
-                       "excluded periods shaded.")
+with size_column:
+    st.subheader("Training data")
+    if range_problems:
+        st.caption("Fix the range to see how many connections it holds.")
     else:
-        st.caption("Set both start and end to see connections per day.")
+        with session.api_call("count the connections"):
+            count = session.count_connections(client, TimeRange(start=start, end=end, exclude=usable_periods))
+            in_range = session.count_connections(client, TimeRange(start=start, end=end))
+            st.metric("Connections for training", f"{count:,}", delta=f"-{in_range - count:,} excluded",
+                      delta_color="off", delta_arrow="off",
+                      help="Connections in the range minus the excluded periods (query-connection-count)")
+            st.caption(f"{in_range:,} connections in the range.")
+            if count < MIN_TRAINING_CONNECTIONS:
+                st.warning(f"Only {count:,} connections: a training needs at least "
+                           f"{MIN_TRAINING_CONNECTIONS:,}. Widen the range or exclude less.",
+                           icon=":material/warning:")
+
+if not range_problems and start and end:
+    st.subheader("Connections per day")
+    with session.api_call("count the connections per day"):
+        daily = session.connections_per_day(client, start, end)
+        st.altair_chart(coverage_timeline(daily, usable_periods, as_utc(start), as_utc(end)), width="stretch")
+        st.caption(f"From {describe_time(start)} to {describe_time(end)}; excluded periods shaded.")
 
 # Description and saving
 st.subheader("Description")
@@ -210,7 +216,7 @@ if trained and not blocking:
     runs = len(dataset.training_results)
     confirm_button(
         "Save changes", title="Delete the training history?",
-        message=f"This dataset has been trained ({runs} run{'s' if runs != 1 else ''}). Saving changes "
+        message=f"This dataset has been trained ({counted(runs, 'run')}). Saving changes "
                 "**deletes its training history and its trained model weights**; you will have to train it "
                 "again before it can be used.",
         confirm_label="Save and delete history", on_confirm=update, **save_options)

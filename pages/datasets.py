@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages import session
-from pages.widgets import confirm_button, status_badge
+from pages.widgets import confirm_button, counted, status_badge
 from ueba_api.frames import datasets_table
 from ueba_api.models import Dataset, TrainingStatus
 from ueba_api.periods import describe_time
@@ -45,16 +45,16 @@ selection = st.dataframe(
     column_order=["comment", "active", "start", "end", "exclusions", "connections", "last_training",
                   "latest_status", "runs"],
     column_config={
-        "comment": st.column_config.TextColumn("Comment", width="large"),
-        "active": st.column_config.TextColumn("Active", help="The dataset inference runs on"),
-        "start": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm"),
-        "end": st.column_config.DatetimeColumn("End (UTC)", format="YYYY-MM-DD HH:mm"),
-        "exclusions": st.column_config.NumberColumn("Exclusions", help="Excluded periods"),
-        "connections": st.column_config.NumberColumn("Connections", format="localized",
+        "comment": st.column_config.TextColumn("Comment", width=170),
+        "active": st.column_config.TextColumn("Active", help="The dataset inference runs on", width=70),
+        "start": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm", width=118),
+        "end": st.column_config.DatetimeColumn("End (UTC)", format="YYYY-MM-DD HH:mm", width=118),
+        "exclusions": st.column_config.NumberColumn("Exclusions", help="Excluded periods", width=80),
+        "connections": st.column_config.NumberColumn("Connections", format="localized", width=90,
                                                      help="Connections in the range minus the exclusions"),
-        "last_training": st.column_config.DatetimeColumn("Last training (UTC)", format="YYYY-MM-DD HH:mm"),
-        "latest_status": st.column_config.TextColumn("Latest status"),
-        "runs": st.column_config.NumberColumn("Runs", help="Trainings in the history"),
+        "last_training": st.column_config.DatetimeColumn("Last training", format="distance", width=118),
+        "latest_status": st.column_config.TextColumn("Latest status", width=90),
+        "runs": st.column_config.NumberColumn("Runs", help="Trainings in the history", width=50),
     },
 )
 st.caption("Select a row to open that dataset.")
@@ -105,7 +105,7 @@ with st.container(border=True):
         status_badge(latest_status)
     start_text = describe_time(time_range.start) if time_range.start else "the first connection"
     end_text = describe_time(time_range.end) if time_range.end else "the latest connection"
-    st.caption(f"From {start_text} to {end_text}, {len(time_range.exclude)} excluded period(s), "
+    st.caption(f"From {start_text} to {end_text}, {counted(len(time_range.exclude), 'excluded period')}, "
                f"{counts.get(dataset.id, 0):,} connections · id `{dataset.id}`")
 
     with st.container(horizontal=True):
@@ -135,8 +135,8 @@ with st.container(border=True):
             "Delete", key="datasets.delete", icon=":material/delete:", disabled=dataset.is_active,
             help="The active dataset cannot be deleted: deactivate it first." if dataset.is_active else None,
             title="Delete this dataset?",
-            message=f"“{name}” and its training history ({len(dataset.training_results)} run(s)) and model "
-                    "weights will be deleted. This cannot be undone.",
+            message=f"“{name}”, its training history ({counted(len(dataset.training_results), 'run')}) "
+                    "and its model weights will be deleted. This cannot be undone.",
             confirm_label="Delete", on_confirm=delete)
     if dataset.is_active:
         st.caption("The active dataset cannot be deleted or changed: deactivate it first.")

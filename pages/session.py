@@ -29,6 +29,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import SecretStr, ValidationError
 from streamlit.errors import StreamlitSecretNotFoundError
+from streamlit.runtime.pages_manager import PagesManager
 
 from ueba_api import coverage
 from ueba_api.client import UebaClient
@@ -61,6 +62,17 @@ COUNT_CACHE_SECONDS = 300
 STATUS_CACHE_SECONDS = 15
 
 
+# Streamlit takes a `pages/` folder beside app.py for a legacy multipage app until st.navigation first
+# runs in the process. Were the process's very first run a deep link (/datasets, say), Streamlit would
+# run that page file alone, without app.py, and keep doing so: a sidebar listing session.py and
+# widgets.py as pages. Every page imports this module, so it is the one place to say that st.navigation
+# is in use and to run again through app.py; the page stays the same, as app.py gives each page its
+# file's name as url_path.
+if PagesManager.uses_pages_directory:
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+
 class SettingsProblem(Exception):
     """Settings that cannot make a client; the message names the field and where it came from."""
 
@@ -72,7 +84,7 @@ class Target:
     kind: str
     """"embedded" or "privx"."""
     source: str
-    """Where the settings came from, in words: "the Connection page", "secrets.toml", ..."""
+    """Where the settings came from, as a sentence: "From secrets.toml.", ..."""
     settings: ClientSettings | None = None
     """None for the embedded server, whose settings exist once it runs (`active_settings`)."""
 
@@ -128,24 +140,25 @@ def configured_target() -> Target:
     """What secrets.toml or the environment configure, or the embedded server."""
     section = secrets_section()
     if section:
-        return Target("privx", "secrets.toml", settings_from(section, f"secrets.toml [{SECRETS_SECTION}]"))
+        return Target("privx", "From secrets.toml.",
+                      settings_from(section, f"secrets.toml [{SECRETS_SECTION}]"))
     if os.environ.get("PRIVX_API_BASE_URL", "").strip():
         try:
-            return Target("privx", "environment", ClientSettings.from_env())
+            return Target("privx", "From the PRIVX_API_* variables.", ClientSettings.from_env())
         except ValidationError as error:
             raise SettingsProblem(
                 f"The PRIVX_API_* environment variables are not usable. {describe_validation_error(error)}."
             ) from None
-    return Target(EMBEDDED, "default")
+    return Target(EMBEDDED, "Started by this app: no PrivX is configured.")
 
 
 def current_target() -> Target:
     """The server this session talks to (see the module docstring)."""
     chosen = st.session_state.get(_CHOSEN_SETTINGS)
     if chosen == EMBEDDED:
-        return Target(EMBEDDED, "the Connection page")
+        return Target(EMBEDDED, "Chosen on the Connection page.")
     if isinstance(chosen, ClientSettings):
-        return Target("privx", "the Connection page", chosen)
+        return Target("privx", "Chosen on the Connection page.", chosen)
     return configured_target()
 
 
@@ -386,8 +399,9 @@ def server_badge() -> None:
     with st.sidebar:
         try:
             target = current_target()
-            st.caption(f"Server · set by {target.source}")
+            st.caption("Server")
             st.markdown(f"**{target.label}**")
+            st.caption(target.source)
             status = server_status(get_client_or_raise())
         except SettingsProblem as problem:
             st.badge("not available", icon=":material/settings_alert:", color="red", help=str(problem))

@@ -54,6 +54,11 @@ def close_confirmation() -> None:
     st.session_state.pop(_PENDING_CONFIRMATION, None)
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 run", "3 runs": a count with its noun, for captions and messages."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def status_badge(status: str | None) -> None:
     """A training status as a coloured badge; no badge for a dataset never trained."""
     if status:
@@ -114,5 +119,4 @@ class PeriodsEditor:
             hide_index=True,
             width="stretch",
             column_config=utc_period_columns(),
-            placeholder="No excluded periods",
         )

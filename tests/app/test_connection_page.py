@@ -1,0 +1,146 @@
+"""The Connection page and connection failures, over real HTTP against the reference server."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import APP, RUN_TIMEOUT, texts
+from ueba_api.server.launch import RunningServer
+
+CONNECTION = "pages/connection.py"
+
+
+def connection_page(app: AppTest) -> AppTest:
+    app.run()
+    app.switch_page(CONNECTION).run()
+    assert not app.exception
+    return app
+
+
+def type_settings(app: AppTest, server: RunningServer, **changes: str) -> None:
+    names = ("base_url", "client_id", "client_secret", "oauth_client_id", "oauth_client_secret")
+    values = {name: getattr(server, name) for name in names}
+    for name, value in (values | changes).items():
+        app.text_input(key=f"connection.{name}").input(value)
+
+
+def everything_shown(app: AppTest) -> str:
+    """Every element's text, and every widget's value (a password field included)."""
+    values = [str(getattr(widget, "value", "")) for widget in (*app.text_input, *app.text_area)]
+    return "\n".join(texts(app) + values)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_page_says_where_the_app_is_and_which_secrets_are_set(
+    app: AppTest, reference_server: RunningServer
+) -> None:
+    connection_page(app)
+    assert app.main.markdown[0].value == f"Using **PrivX at {reference_server.base_url}**. From secrets.toml."
+    assert app.main.caption[0].value == (
+        "API client secret: set, OAuth client secret: set, Bearer token: not set. CA certificate: not set.")
+    assert app.text_input(key="connection.client_secret").value == ""
+    app.button(key="connection.test_current").click().run()
+    assert app.success[0].value == "The server answers: **RUNNING** — UEBA reference server"
+    assert reference_server.client_secret not in everything_shown(app)
+
+
+def test_typed_settings_are_tested_then_used_and_their_secrets_never_shown(
+    app: AppTest, reference_server: RunningServer
+) -> None:
+    connection_page(app)
+    type_settings(app, reference_server)
+    app.button(key="connection.test").click().run()
+    assert not app.error
+    assert app.success[0].value.startswith("The server answers: **RUNNING**")
+
+    app.button(key="connection.connect").click().run()
+    assert app.success[-1].value == f"Now using PrivX at {reference_server.base_url}."
+    assert app.sidebar.caption[-1].value == "Chosen on the Connection page."
+    assert app.sidebar.markdown[0].value == f"**PrivX at {reference_server.base_url}**"
+    shown = everything_shown(app)
+    assert reference_server.client_secret not in shown
+    assert reference_server.oauth_client_secret not in shown
+
+    # The session keeps using them on other pages, with nothing typed again.
+    app.switch_page("pages/datasets.py").run()
+    assert not app.exception and not app.error
+    assert app.title[0].value == "Datasets"
+
+
+def test_refused_credentials_show_the_servers_sentence_and_no_secret(
+    app: AppTest, reference_server: RunningServer
+) -> None:
+    wrong_secret = "not-the-secret-" + reference_server.client_secret[:6]
+    connection_page(app)
+    type_settings(app, reference_server, client_secret=wrong_secret)
+    app.button(key="connection.test").click().run()
+    assert not app.exception
+    assert [error.value for error in app.error] == ["Login failed: Invalid API client credentials"]
+    app.button(key="connection.connect").click().run()
+    assert [error.value for error in app.error] == [
+        "Not connected. Login failed: Invalid API client credentials"]
+    assert app.sidebar.caption[-1].value == "From secrets.toml."
+    assert wrong_secret not in "\n".join(texts(app))
+    # What was typed stays, so it can be corrected.
+    assert app.text_input(key="connection.client_secret").value == wrong_secret
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"base_url": "privx.example.com"},
+         "The settings in the form are not usable. Base URL: must be an http(s) URL such as "
+         "https://privx.example.com."),
+        ({"client_id": ""},
+         "The settings in the form are not usable. client_id is required with client_secret."),
+    ],
+)
+def test_bad_settings_name_the_field_and_nothing_typed_is_lost(
+    app: AppTest, reference_server: RunningServer, changes: dict[str, str], message: str
+) -> None:
+    connection_page(app)
+    type_settings(app, reference_server, **changes)
+    app.button(key="connection.connect").click().run()
+    assert [error.value for error in app.error] == [message]
+    assert app.sidebar.caption[-1].value == "From secrets.toml."
+    typed_url = changes.get("base_url", reference_server.base_url)
+    assert app.text_input(key="connection.base_url").value == typed_url
+    assert app.text_input(key="connection.client_secret").value == reference_server.client_secret
+
+
+def test_an_unreachable_server_is_said_plainly_with_a_retry(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(base_url=f"http://127.0.0.1:{closed_port()}")
+    app.run()
+    assert not app.exception
+    [error] = app.error
+    assert error.value.startswith("Cannot reach the server, so could not load the datasets.")
+    assert "Traceback" not in "\n".join(texts(app))
+    assert any("unreachable" in markdown.value for markdown in app.sidebar.markdown)
+    app.button(key="retry:load the datasets").click().run()
+    assert not app.exception
+    assert app.error[0].value.startswith("Cannot reach the server")
+    # The rest of the app still works: the Connection page offers the way out.
+    app.switch_page(CONNECTION).run()
+    assert not app.exception
+    assert app.button(key="connection.embedded")
+
+
+def test_settings_come_from_the_environment_without_a_privx_secrets_section(
+    monkeypatch: pytest.MonkeyPatch, reference_server: RunningServer
+) -> None:
+    for name in ("base_url", "client_id", "client_secret", "oauth_client_id", "oauth_client_secret"):
+        monkeypatch.setenv(f"PRIVX_API_{name.upper()}", getattr(reference_server, name))
+    app = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT)
+    app.secrets["unrelated"] = {"x": 1}  # a secrets file without [privx]
+    app.run()
+    assert not app.exception and not app.error
+    assert app.sidebar.caption[-1].value == "From the PRIVX_API_* variables."
