@@ -25,7 +25,9 @@ SESSION_EPOCHS = 5
 @pytest.fixture(scope="session")
 def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data_dir = tmp_path_factory.mktemp("ueba-reference-server")
-    with start_server(data_dir, connections=SESSION_CONNECTIONS, seed=SESSION_SEED, epochs=SESSION_EPOCHS) as server:
+    with start_server(
+        data_dir, connections=SESSION_CONNECTIONS, seed=SESSION_SEED, epochs=SESSION_EPOCHS
+    ) as server:
         yield server
 
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from ueba_api.models import ErrorCode
 from ueba_api.server import routes_datasets, routes_settings, routes_status
 from ueba_api.server.auth import install_auth
 from ueba_api.server.body_limit import BodySizeLimit
@@ -19,11 +20,11 @@ from ueba_api.server.state import ServerState
 
 
 async def _not_found(_: Request, exc: DatasetNotFound) -> JSONResponse:
-    return JSONResponse(error_body("GENERAL_ERROR", str(exc), "dataset_id"), status_code=404)
+    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc), "dataset_id"), status_code=404)
 
 
 async def _conflict(_: Request, exc: DatasetConflict) -> JSONResponse:
-    return JSONResponse(error_body("GENERAL_ERROR", str(exc)), status_code=409)
+    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc)), status_code=409)
 
 
 def create_app(config: ServerConfig) -> FastAPI:
