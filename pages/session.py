@@ -19,16 +19,16 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
 import streamlit as st
 from pydantic import SecretStr, ValidationError
-from streamlit.errors import StreamlitSecretNotFoundError
+from streamlit.errors import StreamlitDuplicateElementKey, StreamlitSecretNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
 
 from ueba_api import coverage
@@ -36,6 +36,9 @@ from ueba_api.client import UebaClient
 from ueba_api.errors import ApiConnectionError, UebaError
 from ueba_api.models import ServiceStatus, TimeRange
 from ueba_api.settings import ClientSettings, reveal
+
+if TYPE_CHECKING:
+    from ueba_api.server.launch import RunningServer
 
 DATASETS_PAGE = "pages/datasets.py"
 EDITOR_PAGE = "pages/dataset_editor.py"
@@ -205,13 +208,13 @@ def embedded_size() -> dict[str, int]:
     return size
 
 
-def _stop_server(server: Any) -> None:
+def _stop_server(server: RunningServer) -> None:
     server.stop()
 
 
 @st.cache_resource(show_spinner="Starting the embedded UEBA server (first start trains a sample model)…",
                    on_release=_stop_server)
-def _embedded_server(data_dir: str, size_json: str) -> Any:
+def _embedded_server(data_dir: str, size_json: str) -> RunningServer:
     from ueba_api.server.launch import start_server  # the server's dependencies load only when used
 
     Path(data_dir).mkdir(parents=True, exist_ok=True)
@@ -261,7 +264,11 @@ def fingerprint(settings: ClientSettings) -> str:
 
 @st.cache_resource(show_spinner=False, on_release=lambda client: client.close())
 def _client_for(settings_fingerprint: str, _settings: ClientSettings) -> UebaClient:
-    return UebaClient.from_settings(_settings)
+    client = UebaClient.from_settings(_settings)
+    # Closed at exit before the embedded server stops (atexit runs last-in first-out): an open
+    # keep-alive connection would hold up the server's graceful shutdown.
+    atexit.register(client.close)
+    return client
 
 
 def get_client_or_raise() -> UebaClient:
@@ -333,7 +340,10 @@ def perform(what: str, action: Callable[[], object], done: str) -> bool:
 
 
 def retry_button(what: str) -> None:
-    st.button("Retry", key=f"retry:{what}", icon=":material/refresh:", on_click=forget_answers)
+    """A Retry button, keyed by what failed; a second failure of the same kind in one run needs none
+    (any Retry reruns the whole page)."""
+    with suppress(StreamlitDuplicateElementKey):
+        st.button("Retry", key=f"retry:{what}", icon=":material/refresh:", on_click=forget_answers)
 
 
 def notify(message: str, icon: str = ":material/check_circle:") -> None:

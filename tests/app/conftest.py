@@ -19,6 +19,7 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from pages import session
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period, TimeRange, TrainingStatus
 from ueba_api.server.launch import RunningServer
@@ -67,6 +68,14 @@ def navigation_app(monkeypatch: pytest.MonkeyPatch) -> None:
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def close_cached_clients() -> Iterator[None]:
+    """Closes the app's cached clients after each test: their keep-alive connections would hold up a
+    reference server's graceful shutdown."""
+    yield
+    session._client_for.clear()
 
 
 @pytest.fixture

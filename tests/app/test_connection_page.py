@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP, RUN_TIMEOUT, texts
-from ueba_api.server.launch import RunningServer
+from ueba_api.server.launch import RunningServer, start_server
 
 CONNECTION = "pages/connection.py"
 
@@ -22,10 +22,12 @@ def connection_page(app: AppTest) -> AppTest:
 
 
 def type_settings(app: AppTest, server: RunningServer, **changes: str) -> None:
+    """Fills the form with `server`'s settings; `changes` override them (`ca_paste`: the PEM text area)."""
     names = ("base_url", "client_id", "client_secret", "oauth_client_id", "oauth_client_secret")
     values = {name: getattr(server, name) for name in names}
     for name, value in (values | changes).items():
-        app.text_input(key=f"connection.{name}").input(value)
+        field = app.text_area if name == "ca_paste" else app.text_input
+        field(key=f"connection.{name}").input(value)
 
 
 def everything_shown(app: AppTest) -> str:
@@ -102,6 +104,9 @@ def test_refused_credentials_show_the_servers_sentence_and_no_secret(
          "https://privx.example.com."),
         ({"client_id": ""},
          "The settings in the form are not usable. client_id is required with client_secret."),
+        ({"ca_paste": "MIIB-not-a-certificate"},
+         "The settings in the form are not usable. CA certificate: must be PEM text or the path of a PEM "
+         "file; no such file."),
     ],
 )
 def test_bad_settings_name_the_field_and_nothing_typed_is_lost(
@@ -117,8 +122,33 @@ def test_bad_settings_name_the_field_and_nothing_typed_is_lost(
     assert app.text_input(key="connection.client_secret").value == reference_server.client_secret
 
 
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A PrivX stand-in on HTTPS with its own CA, as real PrivX installations have."""
+    with start_server(tmp_path_factory.mktemp("tls-server"), tls=True, connections=2_000, epochs=1) as server:
+        yield server
+
+
+def test_a_privx_with_its_own_ca_is_reached_with_the_uploaded_certificate(
+    app: AppTest, tls_server: RunningServer
+) -> None:
+    connection_page(app)
+    type_settings(app, tls_server)
+    app.button(key="connection.test").click().run()
+    [error] = app.error
+    assert "CERTIFICATE_VERIFY_FAILED" in error.value, "without its CA, the server is not trusted"
+
+    certificate = tls_server.ca_cert.read_bytes()
+    app.file_uploader(key="connection.ca_upload").upload("ca.pem", certificate, "application/x-pem-file")
+    app.button(key="connection.connect").click().run()
+    assert not app.error
+    assert app.sidebar.markdown[0].value == f"**PrivX at {tls_server.base_url}**"
+    assert any("RUNNING" in markdown.value for markdown in app.sidebar.markdown)
+    assert app.main.caption[0].value.endswith("CA certificate: set.")
+
+
 def test_an_unreachable_server_is_said_plainly_with_a_retry(make_app: Callable[..., AppTest]) -> None:
-    app = make_app(base_url=f"http://127.0.0.1:{closed_port()}")
+    app = make_app(base_url=f"http://127.0.0.1:{closed_port()}", max_retries=0)
     app.run()
     assert not app.exception
     [error] = app.error
@@ -128,7 +158,13 @@ def test_an_unreachable_server_is_said_plainly_with_a_retry(make_app: Callable[.
     app.button(key="retry:load the datasets").click().run()
     assert not app.exception
     assert app.error[0].value.startswith("Cannot reach the server")
-    # The rest of the app still works: the Connection page offers the way out.
+    # Other pages say so too, once per failed call; the Connection page offers the way out.
+    app.switch_page("pages/dataset_editor.py").run()
+    assert not app.exception
+    assert [error.value.split(".")[0] for error in app.error] == [
+        "Cannot reach the server, so could not count the connections",
+        "Cannot reach the server, so could not count the connections per day",
+    ]
     app.switch_page(CONNECTION).run()
     assert not app.exception
     assert app.button(key="connection.embedded")
