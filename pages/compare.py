@@ -43,7 +43,7 @@ if len(runs) < 2:
 history = frames.training_history(datasets)
 
 picked = []
-defaults = (len(runs) - 2, len(runs) - 1)  # the two latest runs
+defaults = review.default_pair([run.result for run in runs])
 for side, column, default in zip(SIDES, st.columns(2, gap="large"), defaults, strict=True):
     with column:
         index = st.selectbox(f"Run {side}", range(len(runs)), index=default, key=f"compare.run.{side}",
@@ -57,33 +57,39 @@ chosen = [runs[index] for index in picked]
 
 st.subheader("Statistics")
 st.caption("Per-connection validation loss statistics are what an anomaly threshold is derived from.")
+statistics = review.side_by_side(history.iloc[picked], SIDES)
+numbers = {name: st.column_config.NumberColumn(format="%.5g") for name in statistics.columns}
 st.dataframe(
-    review.side_by_side(history.iloc[picked], SIDES),
+    statistics,
     key="compare.statistics",
-    column_config={
+    column_config=numbers | {
         "_index": st.column_config.TextColumn("Statistic"),
         "B vs A": st.column_config.NumberColumn("B vs A", format="percent", help="B / A − 1"),
     },
 )
 
-losses, histograms = st.columns(2, gap="large")
-with losses:
-    st.subheader("Loss per epoch")
-    with st.container(horizontal=True, vertical_alignment="center"):
-        log_scale = st.toggle("Log scale", key="compare.loss_log")
-        smoothing = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="compare.smoothing",
-                              help="Debiased exponential moving average, as TensorBoard")
-    loss_frame = frames.loss_frame(chosen)
-    if loss_frame.empty:
-        st.caption("Neither run has losses to draw.")
-    else:
-        st.altair_chart(charts.loss_curves(loss_frame, log_scale=log_scale, smoothing=smoothing),
-                        key="compare.loss_chart")
-with histograms:
-    st.subheader("Validation loss per connection")
-    st.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BINS, step=10, key=BINS_KEY,
-                    help="Fetches the histograms again from the server with this bin_count")
-    try:
-        st.altair_chart(charts.histogram_overlay(chosen), key="compare.histogram_chart")
-    except ValueError as error:
-        st.error(f"The server's histograms cannot be drawn: {error}", icon=":material/error:")
+# Controls beside each chart, as on the training review page; Vega's own colours (as in Jupyter) give
+# the two runs distinct hues rather than two shades of blue.
+st.subheader("Loss per epoch")
+controls, chart = st.columns([1, 3], gap="large")
+with controls:
+    log_scale = st.toggle("Log scale", key="compare.loss_log")
+    smoothing = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="compare.smoothing",
+                          help="Debiased exponential moving average, as TensorBoard")
+loss_frame = frames.loss_frame(chosen)
+if loss_frame.empty:
+    chart.caption("Neither run has losses to draw.")
+else:
+    chart.altair_chart(charts.loss_curves(loss_frame, log_scale=log_scale, smoothing=smoothing),
+                       key="compare.loss_chart", theme=None)
+
+st.subheader("Validation loss per connection")
+controls, chart = st.columns([1, 3], gap="large")
+controls.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BINS, step=10, key=BINS_KEY,
+                      help="Fetches the histograms again from the server with this bin_count")
+controls.caption("Each bar is a share of its run's validation connections, so runs of different sizes "
+                 "compare on one scale; the dashed rules mark each run's q99.")
+try:
+    chart.altair_chart(charts.histogram_overlay(chosen), key="compare.histogram_chart", theme=None)
+except ValueError as error:
+    chart.error(f"The server's histograms cannot be drawn: {error}", icon=":material/error:")

@@ -199,18 +199,20 @@ def history_section(dataset: Dataset) -> None:
 
 
 def statistics(run: frames.Run) -> None:
+    """What the run is, then the statistics of its per-connection validation loss."""
     result = run.result
+    connections = f"{result.num_connections:,}" if result.num_connections is not None else "–"
+    st.caption(f"Feature config {result.feature_config_name or '–'} · created {utc(result.created)} · "
+               f"{connections} connections · {len(result.validation_dataset_loss)} epochs")
     numbers = [
-        ("Connections", result.num_connections, ",", "Connections the training used"),
-        ("Epochs", len(result.validation_dataset_loss), None, "Epochs with a validation loss"),
-        ("Mean", result.mean, ".5g", "Mean of the per-connection validation loss"),
-        ("Std", result.std, ".5g", "Standard deviation of the per-connection validation loss"),
-        ("q99", result.quantile_99, ".5g", "99% of validation connections have a lower loss"),
-        ("q999", result.quantile_999, ".5g", "99.9% of validation connections have a lower loss"),
+        ("Mean", result.mean, "Mean of the per-connection validation loss"),
+        ("Std", result.std, "Standard deviation of the per-connection validation loss"),
+        ("q99", result.quantile_99, "99% of the validation connections have a lower loss"),
+        ("q999", result.quantile_999, "99.9% of the validation connections have a lower loss"),
     ]
-    with st.container(horizontal=True):
-        for label, value, spec, meaning in numbers:
-            st.metric(label, "–" if value is None else format(value, spec or ""), help=meaning, border=True)
+    for column, (label, value, meaning) in zip(st.columns(len(numbers)), numbers, strict=True):
+        column.metric(f"Validation loss {label}", "–" if value is None else f"{value:.5g}", help=meaning,
+                      border=True)
 
 
 def quality_section(result: TrainingResult) -> None:
@@ -224,41 +226,45 @@ def quality_section(result: TrainingResult) -> None:
 
 def loss_section(run: frames.Run, runs: list[frames.Run], dataset_id: str) -> None:
     st.subheader("Loss per epoch")
-    others = [other.label for other in runs if other.label != run.label]
-    overlaid = st.multiselect("Overlay other runs", others, key=f"training.overlay.{dataset_id}",
-                              placeholder="Runs of this dataset to compare with")
-    with st.container(horizontal=True, vertical_alignment="center"):
+    controls, chart = st.columns([1, 2], gap="large")
+    with controls:
+        others = [other.label for other in runs if other.label != run.label]
+        overlaid = st.multiselect("Overlay other runs", others, key=f"training.overlay.{dataset_id}",
+                                  placeholder="Runs of this dataset to compare with")
         log_scale = st.toggle("Log scale", key="training.loss_log")
         smoothing = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="training.smoothing",
                               help="Debiased exponential moving average, as TensorBoard: 0 shows the raw "
                                    "losses; with more, the raw curves stay faint beneath.")
-    shown = [run, *(other for other in runs if other.label in overlaid)]
-    losses = frames.loss_frame(shown)
+    losses = frames.loss_frame([run, *(other for other in runs if other.label in overlaid)])
     if losses.empty:
-        st.caption("This run has no losses to draw.")
+        chart.caption("This run has no losses to draw.")
         return
-    st.altair_chart(charts.loss_curves(losses, log_scale=log_scale, smoothing=smoothing),
-                    key="training.loss_chart")
+    # Vega's own colours (as in Jupyter): overlaid runs get distinct hues, not shades of blue.
+    chart.altair_chart(charts.loss_curves(losses, log_scale=log_scale, smoothing=smoothing),
+                       key="training.loss_chart", theme=None)
 
 
 def histogram_section(run: frames.Run) -> None:
     st.subheader("Validation loss per connection")
-    with st.container(horizontal=True, vertical_alignment="bottom"):
+    controls, chart = st.columns([1, 2], gap="large")
+    with controls:
         st.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BINS, step=10, key=BINS_KEY,
                         help="Fetches the histogram again from the server with this bin_count")
-        log_scale = st.toggle("Log-scale counts", key="training.histogram_log")
+        log_scale = st.toggle("Log-scale counts", key="training.histogram_log",
+                              help="A symmetric-log axis: the few connections in the tail stay visible")
     result = run.result
     try:
         bins = frames.histogram_frame(result)
     except ValueError as error:
-        st.error(f"The server's histogram cannot be drawn: {error}", icon=":material/error:")
+        chart.error(f"The server's histogram cannot be drawn: {error}", icon=":material/error:")
         return
     if bins.empty or bins["count"].sum() <= 0:
-        st.caption("This run has no validation histogram.")
+        chart.caption("This run has no validation histogram.")
         return
-    threshold = threshold_explorer(run)
-    st.altair_chart(charts.validation_histogram(result, log_scale=log_scale, threshold=threshold),
-                    key="training.histogram_chart")
+    with controls:
+        threshold = threshold_explorer(run)
+    chart.altair_chart(charts.validation_histogram(result, log_scale=log_scale, threshold=threshold),
+                       key="training.histogram_chart")
 
 
 def threshold_explorer(run: frames.Run) -> float:
@@ -304,16 +310,12 @@ def review_section(dataset: Dataset, runs: list[frames.Run]) -> None:
     index = st.selectbox("Run to review", range(len(runs)), index=default, key=key,
                          format_func=lambda i: review.run_choice_label(runs[i]))
     run = runs[index]
-    st.caption(f"Feature config {run.result.feature_config_name or '–'} · created {utc(run.result.created)}")
     statistics(run)
     quality_section(run.result)
     if run.result.status == TrainingStatus.TRAINING:
         st.caption("The numbers below are not final: the run is still training.")
-    losses, histogram = st.columns(2, gap="large")
-    with losses:
-        loss_section(run, runs, dataset.id)
-    with histogram:
-        histogram_section(run)
+    loss_section(run, runs, dataset.id)
+    histogram_section(run)
     log_section(run)
 
 

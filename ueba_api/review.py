@@ -7,6 +7,7 @@ history as CSV / JSON downloads, and the sentence that announces a finished trai
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -66,6 +67,19 @@ def default_review_index(results: Sequence[TrainingResult]) -> int | None:
         if results[index].status == TrainingStatus.SUCCESS:
             return index
     return len(results) - 1 if results else None
+
+
+def default_pair(results: Sequence[TrainingResult]) -> tuple[int, int]:
+    """The two runs to compare first (indices, older one first): the two latest successful runs, by
+    creation time; with fewer than two successes, the last two runs. Needs at least two runs."""
+    if len(results) < 2:
+        raise ValueError(f"comparing needs at least two runs, got {len(results)}")
+    succeeded = [index for index, result in enumerate(results) if result.status == TrainingStatus.SUCCESS]
+    if len(succeeded) < 2:
+        return len(results) - 2, len(results) - 1
+    oldest = datetime.min.replace(tzinfo=UTC)
+    first, second = sorted(succeeded, key=lambda index: (results[index].created or oldest, index))[-2:]
+    return first, second
 
 
 def is_training(dataset: Dataset) -> bool:

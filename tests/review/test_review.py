@@ -98,6 +98,18 @@ def test_default_review_run_is_the_latest_success() -> None:
     assert review.default_review_index([]) is None
 
 
+def test_default_pair_is_the_two_latest_successes_older_first() -> None:
+    def at(day: int, status: str = "SUCCESS") -> TrainingResult:
+        return result(status=status, created=f"2024-04-{day:02d}T00:00:00Z")
+
+    # Runs come per dataset, so list order is not time order.
+    assert review.default_pair([at(5), at(1), at(9, "FAILURE"), at(7), at(3)]) == (0, 3)
+    assert review.default_pair([at(1), at(2, "FAILURE"), at(3, "TRAINING")]) == (1, 2)
+    assert review.default_pair([at(1), at(2)]) == (0, 1)
+    with pytest.raises(ValueError, match="at least two runs, got 1"):
+        review.default_pair([at(1)])
+
+
 def test_is_training_looks_at_the_latest_run(dataset: Dataset) -> None:
     assert not review.is_training(dataset)
     dataset.training_results.append(result(status="TRAINING"))
