@@ -169,6 +169,8 @@ def follow_training(client: UebaClient, dataset: Dataset, runs: list[frames.Run]
                  icon=":material/error:" if failed else ":material/check_circle:")
         st.session_state[f"training.run.{dataset.id}"] = number - 1  # review the run that just ended
         del watched[dataset.id]
+    elif number and len(runs) < number:
+        del watched[dataset.id]  # the history was emptied (the dataset's range changed): nothing to announce
     if review.is_training(dataset):
         watched[dataset.id] = len(runs)
         st.fragment(run_every=POLL_SECONDS)(progress_panel)(client, dataset.id, len(runs))
@@ -282,7 +284,9 @@ def threshold_explorer(run: frames.Run) -> float:
         share = quality.share_above(result, threshold)
     else:
         percent = st.number_input("Share of validation connections above the threshold (%)", min_value=0.0,
-                                  max_value=100.0, value=1.0, step=0.1, format="%.2f", key=f"{key}.share")
+                                  max_value=100.0, value=1.0, step=0.1, format="%.2f", key=f"{key}.share",
+                                  help="The quantile's complement: 1% above is the 99th percentile (q99), "
+                                       "0.1% the 99.9th (q999)")
         share = percent / 100
         threshold = quality.threshold_for_share(result, share)
     st.markdown(

@@ -97,3 +97,9 @@ def test_two_runs_of_two_datasets_side_by_side_equal_the_api(
     pick(app, "B", first)
     assert [warning.value for warning in app.warning] == [
         "Run A and run B are the same run: pick two different runs to compare."]
+
+
+def test_an_unreachable_server_is_said_in_words(make_app: Callable[..., AppTest]) -> None:
+    app = open_compare(make_app(base_url="http://127.0.0.1:9", max_retries=0))
+    [error] = app.error
+    assert error.value.startswith("Cannot reach the server, so could not load the training runs.")

@@ -220,3 +220,10 @@ def test_dataset_picker_and_a_failed_training_shows_its_error(
     assert history_table(app)[["status", "error_code", "error_details"]].values.tolist() == [
         ["FAILURE", result.error_code, result.error_details]]
     assert f"The training failed ({cause})." in [error.value for error in app.error]
+
+
+def test_an_unreachable_server_is_said_in_words(make_app: Callable[..., AppTest]) -> None:
+    app = open_training(make_app(base_url="http://127.0.0.1:9", max_retries=0))
+    [error] = app.error
+    assert error.value.startswith("Cannot reach the server, so could not load the datasets.")
+    assert "Retry" in [button.label for button in app.button]
