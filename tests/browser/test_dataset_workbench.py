@@ -118,6 +118,7 @@ def test_create_a_dataset_with_one_exclusion_and_see_it_listed(streamlit_app: Ru
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Datasets").click()
     expect(grid_cells(page, comment)).to_have_count(1, timeout=RUN_TIMEOUT)
     # Selecting its row (the demo dataset is the first) opens the dataset's panel and actions.
+    wait_for_app(page)
     table = page.get_by_test_id("stDataFrame").first
     box = table.bounding_box()
     page.mouse.click(box["x"] + 15, box["y"] + ROW_HEIGHT * 2.5)
