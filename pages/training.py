@@ -153,7 +153,8 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
                    expanded=True):
         st.caption(f"Started {utc(run.result.created)}; refreshed every {POLL_SECONDS} s.")
         if epochs:
-            st.altair_chart(charts.loss_curves(frames.loss_frame([run])), key="training.progress_chart")
+            st.altair_chart(charts.loss_curves(frames.loss_frame([run])), key="training.progress_chart",
+                            theme=None)
         else:
             st.caption("Waiting for the first epoch…")
 
