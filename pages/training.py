@@ -290,11 +290,9 @@ def threshold_explorer(run: frames.Run) -> float:
                                        "0.1% the 99.9th (q999)")
         share = percent / 100
         threshold = quality.threshold_for_share(result, share)
-    st.markdown(
-        f"**{share:.2%}** of the validation connections have a loss above **{threshold:.5g}**"
-        + (f" (about {share * result.num_connections:,.0f} of {result.num_connections:,} connections)."
-           if result.num_connections else ".")
-    )
+    validation = sum(result.validation_dataset_histogram.hist)
+    st.markdown(f"**{share:.2%}** of the validation connections have a loss above **{threshold:.5g}** "
+                f"(about {share * validation:,.0f} of {validation:,.0f}).")
     return threshold
 
 

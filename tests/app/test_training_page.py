@@ -132,7 +132,9 @@ def test_train_poll_to_success_and_review_equals_the_api(
     # The threshold explorer starts at q99 and reads the share above it from the histogram.
     assert markers["threshold"] == result.quantile_99
     share = quality.share_above(result, result.quantile_99)
-    assert any(f"**{share:.2%}** of the validation connections" in text.value for text in app.markdown)
+    validation = sum(result.validation_dataset_histogram.hist)
+    assert f"**{share:.2%}** of the validation connections have a loss above **{result.quantile_99:.5g}** " \
+           f"(about {share * validation:,.0f} of {validation:,.0f})." in [text.value for text in app.markdown]
 
     # The training log, in its expander.
     [log] = [code.value for code in app.code]
