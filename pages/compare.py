@@ -16,10 +16,10 @@ SIDES = ("A", "B")
 def run_details(run: frames.Run) -> None:
     """What a run is: its dataset, status, feature config, error, and its quality hints."""
     result = run.result
-    created = f"{result.created:%Y-%m-%d %H:%M} UTC" if result.created else "–"
+    created = f"{result.created:%Y-%m-%d %H:%M} UTC" if result.created else review.MISSING
     with st.container(horizontal=True, vertical_alignment="center"):
         widgets.status_badge(review.status_text(result))
-        st.caption(f"Created {created} · feature config {result.feature_config_name or '–'} · "
+        st.caption(f"Created {created} · feature config {result.feature_config_name or review.MISSING} · "
                    f"dataset {run.dataset_id}")
     for hint in quality.quality_hints(result):
         getattr(st, hint.severity)(hint.message)  # severities are st.error, st.warning, st.info
@@ -58,18 +58,18 @@ chosen = [runs[index] for index in picked]
 st.subheader("Statistics")
 st.caption("Per-connection validation loss statistics are what an anomaly threshold is derived from.")
 statistics = review.side_by_side(history.iloc[picked], SIDES)
-numbers = {name: st.column_config.NumberColumn(format="%.5g") for name in statistics.columns}
+# The styler formats per row (counts and losses share a column); a column format would override it.
 st.dataframe(
-    statistics,
+    review.styled_side_by_side(statistics, SIDES),
     key="compare.statistics",
-    column_config=numbers | {
+    placeholder=review.MISSING,
+    column_config={
         "_index": st.column_config.TextColumn("Statistic"),
-        "B vs A": st.column_config.NumberColumn("B vs A", format="percent", help="B / A − 1"),
+        review.relative_column(SIDES): st.column_config.NumberColumn(help="(B / A − 1) × 100"),
     },
 )
 
-# Controls beside each chart, as on the training review page; Vega's own colours (as in Jupyter) give
-# the two runs distinct hues rather than two shades of blue.
+# Controls beside each chart, as on the training review page.
 st.subheader("Loss per epoch")
 controls, chart = st.columns([1, 3], gap="large")
 with controls:
@@ -81,7 +81,7 @@ if loss_frame.empty:
     chart.caption("Neither run has losses to draw.")
 else:
     chart.altair_chart(charts.loss_curves(loss_frame, log_scale=log_scale, smoothing=smoothing),
-                       key="compare.loss_chart", theme=None)
+                       key="compare.loss_chart")
 
 st.subheader("Validation loss per connection")
 controls, chart = st.columns([1, 3], gap="large")
@@ -90,6 +90,6 @@ controls.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BIN
 controls.caption("Each bar is a share of its run's validation connections, so runs of different sizes "
                  "compare on one scale; the dashed rules mark each run's q99.")
 try:
-    chart.altair_chart(charts.histogram_overlay(chosen), key="compare.histogram_chart", theme=None)
+    chart.altair_chart(charts.histogram_overlay(chosen), key="compare.histogram_chart")
 except ValueError as error:
     chart.error(f"The server's histograms cannot be drawn: {error}", icon=":material/error:")

@@ -7,6 +7,7 @@ from pages.widgets import confirm_button, counted, status_badge
 from ueba_api.frames import datasets_table
 from ueba_api.models import Dataset, TrainingStatus
 from ueba_api.periods import describe_time
+from ueba_api.review import MISSING
 
 # Bumped to clear the table's selection once the selected dataset is gone.
 TABLE_VERSION = "datasets.table_version"
@@ -42,6 +43,7 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     hide_index=True,
+    placeholder=MISSING,
     column_order=["comment", "active", "start", "end", "exclusions", "connections", "last_training",
                   "latest_status", "runs"],
     column_config={
@@ -52,7 +54,8 @@ selection = st.dataframe(
         "exclusions": st.column_config.NumberColumn("Exclusions", help="Excluded periods", width=80),
         "connections": st.column_config.NumberColumn("Connections", format="localized", width=90,
                                                      help="Connections in the range minus the exclusions"),
-        "last_training": st.column_config.DatetimeColumn("Last training", format="distance", width=118),
+        "last_training": st.column_config.DatetimeColumn("Last training", format="distance", width=118,
+                                                         help="The latest successful training"),
         "latest_status": st.column_config.TextColumn("Latest status", width=90),
         "runs": st.column_config.NumberColumn("Runs", help="Trainings in the history", width=50),
     },

@@ -45,7 +45,7 @@ HISTORY_COLUMNS = {
 
 
 def utc(value) -> str:
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "–"
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value else review.MISSING
 
 
 def pick_dataset(client: UebaClient) -> str:
@@ -153,8 +153,7 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
                    expanded=True):
         st.caption(f"Started {utc(run.result.created)}; refreshed every {POLL_SECONDS} s.")
         if epochs:
-            st.altair_chart(charts.loss_curves(frames.loss_frame([run])), key="training.progress_chart",
-                            theme=None)
+            st.altair_chart(charts.loss_curves(frames.loss_frame([run])), key="training.progress_chart")
         else:
             st.caption("Waiting for the first epoch…")
 
@@ -192,7 +191,8 @@ def history_section(dataset: Dataset) -> None:
     if table.empty:
         st.caption("This dataset has not been trained yet.")
         return
-    st.dataframe(table, hide_index=True, column_config=HISTORY_COLUMNS, key="training.history")
+    st.dataframe(table, hide_index=True, column_config=HISTORY_COLUMNS, key="training.history",
+                 placeholder=review.MISSING)
     name = f"training-history-{dataset.id}"
     with st.container(horizontal=True):
         st.download_button("Download CSV", review.history_csv(table), f"{name}.csv", "text/csv",
@@ -204,18 +204,19 @@ def history_section(dataset: Dataset) -> None:
 def statistics(run: frames.Run) -> None:
     """What the run is, then the statistics of its per-connection validation loss."""
     result = run.result
-    connections = f"{result.num_connections:,}" if result.num_connections is not None else "–"
-    st.caption(f"Feature config {result.feature_config_name or '–'} · created {utc(result.created)} · "
-               f"{connections} connections · {len(result.validation_dataset_loss)} epochs")
+    connections = f"{result.num_connections:,}" if result.num_connections is not None else review.MISSING
+    st.caption(f"Feature config {result.feature_config_name or review.MISSING} · "
+               f"created {utc(result.created)} · {connections} connections · "
+               f"{len(result.validation_dataset_loss)} epochs")
     numbers = [
-        ("Mean", result.mean, "Mean of the per-connection validation loss"),
-        ("Std", result.std, "Standard deviation of the per-connection validation loss"),
+        ("mean", result.mean, "Mean of the per-connection validation loss"),
+        ("std", result.std, "Standard deviation of the per-connection validation loss"),
         ("q99", result.quantile_99, "99% of the validation connections have a lower loss"),
         ("q999", result.quantile_999, "99.9% of the validation connections have a lower loss"),
     ]
     for column, (label, value, meaning) in zip(st.columns(len(numbers)), numbers, strict=True):
-        column.metric(f"Validation loss {label}", "–" if value is None else f"{value:.5g}", help=meaning,
-                      border=True)
+        shown = review.MISSING if value is None else f"{value:.5g}"
+        column.metric(f"Validation loss {label}", shown, help=meaning, border=True)
 
 
 def quality_section(result: TrainingResult) -> None:
@@ -242,9 +243,8 @@ def loss_section(run: frames.Run, runs: list[frames.Run], dataset_id: str) -> No
     if losses.empty:
         chart.caption("This run has no losses to draw.")
         return
-    # Vega's own colours (as in Jupyter): overlaid runs get distinct hues, not shades of blue.
     chart.altair_chart(charts.loss_curves(losses, log_scale=log_scale, smoothing=smoothing),
-                       key="training.loss_chart", theme=None)
+                       key="training.loss_chart")
 
 
 def histogram_section(run: frames.Run) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import altair as alt
 import numpy as np
@@ -30,8 +31,14 @@ EXCLUDED_OPACITY = 0.35
 LOSS_FORMAT = ".4~g"
 UTC_TIME_UNIT = "utcyearmonthdatehoursminutes"
 UTC_TIME_FORMAT = "%Y-%m-%d %H:%M"
+# Runs are told apart by hue. Said on the encoding, it wins over a theme's palette: Streamlit's default
+# theme would otherwise give two runs two similar blues, and Jupyter shows the same colours.
+RUN_SCHEME = "tableau10"
+# Legend symbols drawn as short lines, long enough to show a dash pattern.
+LINE_LEGEND = {"symbolType": "stroke", "symbolStrokeWidth": 2, "symbolSize": 500}
+POINT_SIZE = 30
 
-# The statistic rules of the histogram, in drawing order, with their colours.
+# The statistic rules of the histogram, in legend order, with their colours.
 MARKER_COLORS = {
     "mean": "#54a24b",
     "mean + 3·std": "#f58518",
@@ -39,9 +46,11 @@ MARKER_COLORS = {
     "q999": "#b279a2",
     "threshold": "#000000",
 }
-# Labels sit at the top of the plot, one line (in pixels) lower each, so neighbouring rules stay readable.
-LABEL_TOP_PX = 6
-LABEL_LINE_PX = 14
+STATISTIC_DASH = [6, 3]
+# The threshold is the reader's own choice, not a statistic of the run: a solid line tells it apart.
+THRESHOLD_DASH = [1, 0]
+MARKER_DIGITS = 4
+HISTOGRAM_HEIGHT = 300
 
 
 def _check_weight(field: str, weight: float) -> None:
@@ -63,13 +72,12 @@ def smooth(values: Sequence[float], weight: float) -> list[float]:
     return smoothed.where(finite, series).tolist()
 
 
-def loss_curves(
-    frame: pd.DataFrame, *, log_scale: bool = False, smoothing: float = 0.0
-) -> alt.Chart | alt.LayerChart:
+def loss_curves(frame: pd.DataFrame, *, log_scale: bool = False, smoothing: float = 0.0) -> alt.LayerChart:
     """Training and validation loss per epoch (a `frames.loss_frame`), runs overlaid.
 
-    Colour is the run, dash the split. With `smoothing` > 0 the smoothed curves are drawn over the raw
-    ones, which stay faint. A log axis leaves out losses that are not positive (log 0 is −∞).
+    Colour is the run, dash the split; a point marks each epoch. With `smoothing` > 0 the smoothed
+    curves are drawn over the raw ones, which stay faint. A log axis leaves out losses that are not
+    positive (log 0 is −∞).
     """
     _check_weight("smoothing", smoothing)
     data = frame.sort_values(["run", "split", "epoch"]).reset_index(drop=True)
@@ -79,10 +87,11 @@ def loss_curves(
     if log_scale:
         data = data[data["loss"] > 0]
     scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
+    title = "Loss (log scale)" if log_scale else "Loss"
     base = alt.Chart(data).encode(
         x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-        color=alt.Color("run:N", title="Run"),
-        strokeDash=alt.StrokeDash("split:N", title="Split", sort=["training", "validation"]),
+        color=alt.Color("run:N", title="Run", scale=alt.Scale(scheme=RUN_SCHEME),
+                        legend=alt.Legend(**LINE_LEGEND)),
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
             alt.Tooltip("split:N", title="Split"),
@@ -91,12 +100,22 @@ def loss_curves(
             alt.Tooltip("smoothed_loss:Q", title="Smoothed loss", format=LOSS_FORMAT),
         ],
     )
-    title = "Loss (log scale)" if log_scale else "Loss"
-    if smoothing == 0:
-        return base.mark_line(point=True).encode(y=alt.Y("loss:Q", title=title, scale=scale))
-    raw = base.mark_line(opacity=RAW_CURVE_OPACITY).encode(y=alt.Y("loss:Q", title=title, scale=scale))
-    smoothed = base.mark_line(point=True).encode(y=alt.Y("smoothed_loss:Q", title=title, scale=scale))
-    return alt.layer(raw, smoothed)
+    # The points are a layer of their own, not `point=True` on the line: with an overlay Vega-Lite draws
+    # the split legend as filled dots, which cannot show the dash that tells training from validation.
+    split_dash = alt.StrokeDash("split:N", title="Split", sort=["training", "validation"],
+                                legend=alt.Legend(**LINE_LEGEND))
+    shown = "smoothed_loss" if smoothing else "loss"
+    curves = base.mark_line().encode(y=alt.Y(f"{shown}:Q", title=title, scale=scale), strokeDash=split_dash)
+    points = base.mark_point(filled=True, opacity=1, size=POINT_SIZE).encode(
+        y=alt.Y(f"{shown}:Q", title=title, scale=scale)
+    )
+    if not smoothing:
+        return alt.layer(curves, points)
+    # strokeOpacity, not opacity: Vega-Lite gives the legend symbols the first layer's opacity.
+    raw = base.mark_line(strokeOpacity=RAW_CURVE_OPACITY).encode(
+        y=alt.Y("loss:Q", title=title, scale=scale), strokeDash=split_dash
+    )
+    return alt.layer(raw, curves, points)
 
 
 def _bins_tooltip() -> list[alt.Tooltip]:
@@ -113,16 +132,17 @@ def _loss_x(field: str, *, binned: bool = False) -> alt.X:
     return alt.X(field, bin="binned" if binned else alt.Undefined, title="Validation loss per connection")
 
 
-def _loss_rules(data: pd.DataFrame, field: str, color: alt.Color, tooltip: list[alt.Tooltip]) -> alt.Chart:
-    """Dashed vertical rules at the loss values in `field`."""
+def _loss_rules(data: pd.DataFrame, field: str, tooltip: list[alt.Tooltip], **channels: Any) -> alt.Chart:
+    """Vertical rules at the loss values in `field`, dashed unless a strokeDash channel says otherwise."""
     return (
         alt.Chart(data)
-        .mark_rule(strokeWidth=2, strokeDash=[6, 3])
-        .encode(x=_loss_x(f"{field}:Q"), color=color, tooltip=tooltip)
+        .mark_rule(strokeWidth=2, strokeDash=STATISTIC_DASH)
+        .encode(x=_loss_x(f"{field}:Q"), tooltip=tooltip, **channels)
     )
 
 
 def _markers(source: TrainingResult | Histogram | pd.DataFrame, threshold: float | None) -> pd.DataFrame:
+    """One row per rule: marker, loss and label ("q99 = 0.01832", its legend entry)."""
     values: dict[str, float | None] = dict.fromkeys(MARKER_COLORS)
     if isinstance(source, TrainingResult):
         values["mean"] = source.mean
@@ -131,15 +151,28 @@ def _markers(source: TrainingResult | Histogram | pd.DataFrame, threshold: float
         values["q99"] = source.quantile_99
         values["q999"] = source.quantile_999
     values["threshold"] = threshold
-    rows = [(marker, loss) for marker, loss in values.items() if loss is not None]
+    # The threshold row comes first, so its solid rule is drawn beneath the dashed ones: a threshold at
+    # q99 (where the explorer starts) shows as red dashes on black rather than hiding the q99 rule.
+    order = ["threshold", *(marker for marker in MARKER_COLORS if marker != "threshold")]
+    rows = [(marker, values[marker]) for marker in order if values[marker] is not None]
     return pd.DataFrame(
         {
             "marker": [marker for marker, _ in rows],
             "loss": pd.Series([loss for _, loss in rows], dtype="float64"),
-            "label": [f"{marker} = {loss:.4g}" for marker, loss in rows],
-            "label_y": [LABEL_TOP_PX + LABEL_LINE_PX * position for position in range(len(rows))],
+            # "#" keeps trailing zeros: every value shows the same number of significant digits.
+            "label": [f"{marker} = {loss:#.{MARKER_DIGITS}g}" for marker, loss in rows],
         }
     )
+
+
+def _count_ticks(counts: pd.Series) -> list[int]:
+    """0 and the powers of ten up to the largest count: a symlog axis left to itself labels only its ends."""
+    largest = float(counts.max()) if len(counts) else 0.0
+    ticks, power = [0], 1
+    while power <= largest:
+        ticks.append(power)
+        power *= 10
+    return ticks
 
 
 def validation_histogram(
@@ -148,51 +181,57 @@ def validation_histogram(
     log_scale: bool = False,
     threshold: float | None = None,
 ) -> alt.LayerChart:
-    """The histogram of per-connection validation loss, with labelled rules at its statistics.
+    """The histogram of per-connection validation loss, with rules at its statistics.
 
     `source` is a result (rules at mean, mean + 3·std, q99 and q999 come from its numbers), a
-    Histogram or a `frames.histogram_frame`. `threshold` (a loss value) adds one more rule.
+    Histogram or a `frames.histogram_frame`. `threshold` (a loss value) adds one more rule, solid where
+    the statistics are dashed. A legend names each rule with its value: labels beside the rules would
+    collide whenever statistics lie close together, which in a long-tailed loss they usually do.
 
     A log axis cannot show an empty bin (log 0 is −∞, and every bar starts at 0), so `log_scale` uses a
-    symmetric-log scale: logarithmic for large counts, linear near zero, where empty bins stay flat.
+    symmetric-log scale: logarithmic for large counts, linear near zero, where empty bins stay flat. Its
+    ticks are 0 and the powers of ten up to the largest count.
     """
     bins = source if isinstance(source, pd.DataFrame) else histogram_frame(source)
     markers = _markers(source, threshold)
-    scale = alt.Scale(type="symlog") if log_scale else alt.Scale()
+    if log_scale:
+        y_title = "Connections (symlog scale)"
+        scale = alt.Scale(type="symlog")
+        axis = alt.Axis(values=_count_ticks(bins["count"]), format=",d")
+    else:
+        # Counts are whole: no ticks between integers when the largest count is small.
+        y_title, scale, axis = "Connections", alt.Scale(), alt.Axis(format=",d", tickMinStep=1)
     bars = (
         alt.Chart(bins)
         .mark_bar(color="#9ecae9", binSpacing=0)
         .encode(
             x=_loss_x("bin_start:Q", binned=True),
             x2="bin_end:Q",
-            y=alt.Y("count:Q", title="Connections (symlog scale)" if log_scale else "Connections",
-                    scale=scale),
+            y=alt.Y("count:Q", title=y_title, scale=scale, axis=axis),
             tooltip=_bins_tooltip(),
         )
     )
-    marker_color = alt.Color(
-        "marker:N",
-        scale=alt.Scale(domain=list(MARKER_COLORS), range=list(MARKER_COLORS.values())),
-        legend=None,
-    )
+    labels = dict(zip(markers["marker"], markers["label"], strict=True))
+    shown = [marker for marker in MARKER_COLORS if marker in labels]  # legend order
+    dashes = [THRESHOLD_DASH if marker == "threshold" else STATISTIC_DASH for marker in shown]
+    # Below the plot, one rule a line: at the side the legend would take a third of a narrow chart's
+    # width; in a row its long labels would run past the chart's edge.
+    legend = alt.Legend(title="Statistic", orient="bottom", direction="vertical", **LINE_LEGEND)
+    domain = [labels[marker] for marker in shown]
+    # Colour and dash share the field, title and legend: Vega-Lite draws one legend with both.
     rules = _loss_rules(
         markers,
         "loss",
-        marker_color,
         [alt.Tooltip("marker:N", title="Statistic"), alt.Tooltip("loss:Q", title="Loss", format=LOSS_FORMAT)],
+        color=alt.Color("label:N", legend=legend,
+                        scale=alt.Scale(domain=domain, range=[MARKER_COLORS[marker] for marker in shown])),
+        strokeDash=alt.StrokeDash("label:N", legend=legend, scale=alt.Scale(domain=domain, range=dashes)),
     )
-    labels = (
-        alt.Chart(markers)
-        .mark_text(align="left", baseline="middle", dx=4, fontWeight="bold")
-        .encode(
-            x=_loss_x("loss:Q"),
-            # No scale: label_y is pixels from the top.
-            y=alt.Y("label_y:Q", scale=None, axis=None),
-            text="label:N",
-            color=marker_color,
-        )
+    # The plot's height said outright, and only the width fitted: Streamlit's theme fits plot and legend
+    # into one fixed height, so the legend's rows below would come out of the plot.
+    return alt.layer(bars, rules).properties(
+        height=HISTOGRAM_HEIGHT, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")
     )
-    return alt.layer(bars, rules, labels)
 
 
 def histogram_overlay(results: RunsLike) -> alt.LayerChart:
@@ -213,7 +252,7 @@ def histogram_overlay(results: RunsLike) -> alt.LayerChart:
          if result.quantile_99 is not None],
         columns=["run", "quantile_99"],
     )
-    color = alt.Color("run:N", title="Run")
+    color = alt.Color("run:N", title="Run", scale=alt.Scale(scheme=RUN_SCHEME))
     bars = (
         alt.Chart(bins)
         .mark_bar(opacity=OVERLAY_OPACITY, binSpacing=0)
@@ -229,8 +268,8 @@ def histogram_overlay(results: RunsLike) -> alt.LayerChart:
     rules = _loss_rules(
         quantiles,
         "quantile_99",
-        color,
         [alt.Tooltip("run:N", title="Run"), alt.Tooltip("quantile_99:Q", title="q99", format=LOSS_FORMAT)],
+        color=color,
     )
     return alt.layer(bars, rules)
 

@@ -6,10 +6,11 @@ history as CSV / JSON downloads, and the sentence that announces a finished trai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from ueba_api.frames import Run, with_utc_labels
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
@@ -25,6 +26,11 @@ COMPARED_STATISTICS = {
     "quantile_99": "Validation loss q99",
     "quantile_999": "Validation loss q999",
 }
+
+# The compared statistics that count things: whole numbers, shown with thousands separators.
+COUNT_STATISTICS = ("Connections", "Epochs")
+# How a table shows a value the API did not give.
+MISSING = "—"
 
 # The history columns a person reads (the dataset's id and name are the page's context).
 HISTORY_TABLE_COLUMNS = [
@@ -116,8 +122,8 @@ def side_by_side(history: pd.DataFrame, names: Sequence[str] = ("A", "B")) -> pd
     """The numeric statistics of two runs (two `training_history` rows) as columns, with their difference.
 
     One row per statistic (`COMPARED_STATISTICS`); columns "<name>: <run label>" for each run, then
-    "B − A" and "B vs A" (relative change; empty where A is 0 or missing). Values stay numbers, as the
-    API gave them.
+    "B − A" and "B vs A (%)" (relative change in percent; empty where A is 0 or missing). Values stay
+    numbers, as the API gave them; `styled_side_by_side` formats them for reading.
     """
     if len(history) != len(names):
         raise ValueError(f"expected {len(names)} runs to compare, got {len(history)}")
@@ -125,7 +131,47 @@ def side_by_side(history: pd.DataFrame, names: Sequence[str] = ("A", "B")) -> pd
     columns = [f"{name}: {label}" for name, label in zip(names, history["run_label"], strict=True)]
     frame = pd.DataFrame(values, columns=columns, index=list(COMPARED_STATISTICS.values()))
     first, second = frame[columns[0]], frame[columns[-1]]
-    frame[f"{names[-1]} − {names[0]}"] = second - first
-    frame[f"{names[-1]} vs {names[0]}"] = (second / first.where(first != 0)) - 1
+    frame[difference_column(names)] = second - first
+    frame[relative_column(names)] = (second / first.where(first != 0) - 1) * 100
     frame.index.name = "statistic"
     return frame
+
+
+def difference_column(names: Sequence[str] = ("A", "B")) -> str:
+    return f"{names[-1]} − {names[0]}"
+
+
+def relative_column(names: Sequence[str] = ("A", "B")) -> str:
+    return f"{names[-1]} vs {names[0]} (%)"
+
+
+def styled_side_by_side(table: pd.DataFrame, names: Sequence[str] = ("A", "B")) -> Styler:
+    """A `side_by_side` table formatted for reading, its numbers untouched beneath (Streamlit and Jupyter
+    show the formatted text; sorting and copying still see the numbers).
+
+    Counts get thousands separators, losses five significant digits, the relative change two decimals;
+    differences carry a sign unless they are 0; missing values read as an em dash. Formats go per row,
+    since each row is one statistic and a column mixes counts with losses.
+    """
+    difference, relative = difference_column(names), relative_column(names)
+    values = [column for column in table.columns if column not in (difference, relative)]
+    counts = [name for name in COUNT_STATISTICS if name in table.index]
+    losses = [name for name in table.index if name not in COUNT_STATISTICS]
+    styler = table.style
+    # "#" keeps trailing zeros, so 0.0100004 reads 0.010000 rather than a rounder-looking 0.01.
+    for rows, spec in ((counts, ",.0f"), (losses, "#.5g")):
+        styler = styler.format(_formatter(spec), subset=(rows, values))
+        styler = styler.format(_formatter(spec, signed=True), subset=(rows, [difference]))
+    return styler.format(_formatter(",.2f", signed=True), subset=[relative])
+
+
+def _formatter(spec: str, *, signed: bool = False) -> Callable[[float], str]:
+    def format_number(value: float) -> str:
+        if pd.isna(value):
+            return MISSING
+        if signed:
+            # "+0" or "0.0000" would suggest a change, or a rounding, where there is none.
+            return format(value, f"+{spec}") if value != 0 else "0"
+        return format(value, spec)
+
+    return format_number

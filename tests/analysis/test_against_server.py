@@ -84,7 +84,7 @@ def test_history_and_histogram_chart_carry_the_servers_numbers(
     assert row["epochs"] == len(result.training_dataset_loss) > 0
 
     spec = spec_of(validation_histogram(result))
-    bars, rules, _ = layers(spec)
+    bars, rules = layers(spec)
     assert [record["count"] for record in data_of(spec, bars)] == result.validation_dataset_histogram.hist
     assert sum(result.validation_dataset_histogram.hist) > 0
     assert {record["marker"]: record["loss"] for record in data_of(spec, rules)}["q99"] == result.quantile_99

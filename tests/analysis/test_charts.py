@@ -50,14 +50,16 @@ def test_loss_curves_overlay_runs_by_colour_and_splits_by_dash(dataset_list: Dat
     frame = loss_frame(training_runs(dataset_list))
     spec = spec_of(loss_curves(frame))
 
-    [layer] = layers(spec)
-    assert mark_of(layer) == {"type": "line", "point": True}
-    encoding = layer["encoding"]
+    lines, points = layers(spec)
+    assert mark_of(lines) == {"type": "line"}
+    assert mark_of(points)["type"] == "point" and mark_of(points)["filled"] is True
+    encoding = lines["encoding"]
     assert (encoding["x"]["field"], encoding["y"]["field"]) == ("epoch", "loss")
     assert (encoding["color"]["field"], encoding["strokeDash"]["field"]) == ("run", "split")
+    assert points["encoding"]["y"]["field"] == "loss" and "strokeDash" not in points["encoding"]
     assert "type" not in encoding["y"].get("scale", {})
     assert [tip["field"] for tip in encoding["tooltip"]] == ["run", "split", "epoch", "loss", "smoothed_loss"]
-    records = pd.DataFrame(data_of(spec, layer))
+    records = pd.DataFrame(data_of(spec, lines))
     assert len(records) == len(frame)
     validation = records[(records["run"] == "Q1 2024 baseline #2") & (records["split"] == "validation")]
     success = dataset_list.items[0].training_results[1]
@@ -65,12 +67,27 @@ def test_loss_curves_overlay_runs_by_colour_and_splits_by_dash(dataset_list: Dat
     assert (records["smoothed_loss"] == records["loss"]).all()
 
 
+def test_loss_curves_legends_draw_lines_and_runs_keep_their_hues_under_any_theme() -> None:
+    result = TrainingResult(status="SUCCESS", training_dataset_loss=[1.0])
+    spec = spec_of(loss_curves(loss_frame({"a": result})))
+
+    encoding = layers(spec)[0]["encoding"]
+    # Line symbols, so the split legend shows solid against dashed (dots would look alike).
+    assert encoding["strokeDash"]["legend"]["symbolType"] == "stroke"
+    assert encoding["color"]["legend"]["symbolType"] == "stroke"
+    # A scheme on the encoding outranks the palette a theme (Streamlit's) puts in the config.
+    assert encoding["color"]["scale"] == {"scheme": "tableau10"}
+
+
 def test_loss_curves_draw_smoothed_curves_over_faint_raw_ones(trained: TrainingResult) -> None:
     spec = spec_of(loss_curves(loss_frame({"run": trained}), smoothing=0.6))
 
-    raw, smoothed = layers(spec)
-    assert mark_of(raw)["opacity"] == 0.25 and raw["encoding"]["y"]["field"] == "loss"
-    assert smoothed["encoding"]["y"]["field"] == "smoothed_loss"
+    raw, smoothed, points = layers(spec)
+    # strokeOpacity rather than opacity, which the legend symbols would take on too.
+    assert mark_of(raw)["strokeOpacity"] == 0.25 and "opacity" not in mark_of(raw)
+    assert raw["encoding"]["y"]["field"] == "loss"
+    assert smoothed["encoding"]["y"]["field"] == "smoothed_loss" and "strokeOpacity" not in mark_of(smoothed)
+    assert points["encoding"]["y"]["field"] == "smoothed_loss"
     records = pd.DataFrame(data_of(spec, smoothed))
     training = records[records["split"] == "training"].sort_values("epoch")
     assert training["loss"].tolist() == trained.training_dataset_loss
@@ -81,10 +98,10 @@ def test_loss_curves_on_a_log_axis_leave_out_losses_that_are_not_positive() -> N
     result = TrainingResult(status="SUCCESS", training_dataset_loss=[0.5, 0.0, 0.25])
     spec = spec_of(loss_curves(loss_frame(result), log_scale=True))
 
-    [layer] = layers(spec)
-    assert layer["encoding"]["y"]["scale"]["type"] == "log"
-    assert layer["encoding"]["y"]["title"] == "Loss (log scale)"
-    assert [record["loss"] for record in data_of(spec, layer)] == [0.5, 0.25]
+    for layer in layers(spec):
+        assert layer["encoding"]["y"]["scale"]["type"] == "log"
+        assert layer["encoding"]["y"]["title"] == "Loss (log scale)"
+        assert [record["loss"] for record in data_of(spec, layer)] == [0.5, 0.25]
 
 
 def test_loss_curves_name_a_smoothing_weight_out_of_range_even_without_data() -> None:
@@ -101,7 +118,7 @@ def test_validation_histogram_draws_the_api_bins_and_labelled_statistics(trained
     spec = spec_of(validation_histogram(trained, threshold=0.15))
     histogram = trained.validation_dataset_histogram
 
-    bars, rules, labels = layers(spec)
+    bars, rules = layers(spec)
     assert mark_of(bars)["type"] == "bar"
     assert bars["encoding"]["x"] | {"title": None} == {
         "field": "bin_start", "bin": "binned", "type": "quantitative", "title": None,
@@ -114,8 +131,8 @@ def test_validation_histogram_draws_the_api_bins_and_labelled_statistics(trained
     assert [record["bin_start"] for record in bins] + [bins[-1]["bin_end"]] == histogram.bin_edges
 
     assert mark_of(rules)["type"] == "rule" and rules["encoding"]["x"]["field"] == "loss"
-    assert mark_of(labels)["type"] == "text" and labels["encoding"]["text"]["field"] == "label"
-    markers = {record["marker"]: record["loss"] for record in data_of(spec, rules)}
+    records = data_of(spec, rules)
+    markers = {record["marker"]: record["loss"] for record in records}
     assert markers == {
         "mean": trained.mean,
         "mean + 3·std": trained.mean + 3 * trained.std,
@@ -123,31 +140,84 @@ def test_validation_histogram_draws_the_api_bins_and_labelled_statistics(trained
         "q999": trained.quantile_999,
         "threshold": 0.15,
     }
-    assert [record["label"] for record in data_of(spec, labels)] == [
-        "mean = 0.03902", "mean + 3·std = 0.1094", "q99 = 0.1251", "q999 = 0.1817", "threshold = 0.15",
-    ]
-    assert rules["encoding"]["color"]["scale"]["range"] == list(MARKER_COLORS.values())
+    # Drawn first, so the solid threshold lies beneath a dashed statistic at the same loss.
+    assert records[0]["marker"] == "threshold"
+    # Each label carries four significant digits, trailing zeros kept.
+    labels = {record["marker"]: record["label"] for record in records}
+    assert labels == {
+        "mean": "mean = 0.03902",
+        "mean + 3·std": "mean + 3·std = 0.1094",
+        "q99": "q99 = 0.1251",
+        "q999": "q999 = 0.1817",
+        "threshold": "threshold = 0.1500",
+    }
+
+    # No text on the plot: one legend names the rules, colour and dash keyed by the same label.
+    color, dash = rules["encoding"]["color"], rules["encoding"]["strokeDash"]
+    assert color["field"] == dash["field"] == "label"
+    assert color["legend"] == dash["legend"]
+    assert color["legend"]["title"] == "Statistic" and color["legend"]["symbolType"] == "stroke"
+    assert (color["legend"]["orient"], color["legend"]["direction"]) == ("bottom", "vertical")
+    # Below the plot, the legend adds to the chart's height rather than taking from the plot's (Streamlit's
+    # theme fits whole charts into one height unless the spec says otherwise).
+    assert spec["autosize"] == {"type": "fit-x", "contains": "padding"} and spec["height"] > 0
+    in_legend_order = ["mean", "mean + 3·std", "q99", "q999", "threshold"]
+    assert color["scale"]["domain"] == dash["scale"]["domain"] == [labels[name] for name in in_legend_order]
+    assert color["scale"]["range"] == [MARKER_COLORS[name] for name in in_legend_order]
+    solid, dashed = [1, 0], mark_of(rules)["strokeDash"]
+    assert dashed != solid and dash["scale"]["range"] == [dashed, dashed, dashed, dashed, solid]
 
 
-def test_validation_histogram_log_axis_is_symlog_so_empty_bins_stay_drawable() -> None:
-    histogram = Histogram(hist=[120.0, 0.0, 3.0], bin_edges=[0.0, 0.1, 0.2, 0.3])
-    spec = spec_of(validation_histogram(histogram, log_scale=True))
+def test_validation_histogram_legend_lists_only_the_rules_drawn() -> None:
+    result = TrainingResult(
+        status="SUCCESS", quantile_99=0.2,
+        validation_dataset_histogram=Histogram(hist=[5.0, 1.0], bin_edges=[0.0, 0.1, 0.3]),
+    )
+    rules = layers(spec_of(validation_histogram(result)))[1]
 
-    bars, rules, _ = layers(spec)
-    assert bars["encoding"]["y"]["scale"] == {"type": "symlog"}
-    assert [record["count"] for record in data_of(spec, bars)] == [120.0, 0.0, 3.0]
+    assert rules["encoding"]["color"]["scale"] == {
+        "domain": ["q99 = 0.2000"], "range": [MARKER_COLORS["q99"]],
+    }
+
+
+@pytest.mark.parametrize(
+    ("counts", "ticks"),
+    [
+        ([1200.0, 0.0, 3.0], [0, 1, 10, 100, 1000]),
+        ([1000.0, 999.0], [0, 1, 10, 100, 1000]),
+        ([999.0, 5.0], [0, 1, 10, 100]),
+        ([9.0], [0, 1]),
+        ([0.0, 0.0], [0]),
+    ],
+)
+def test_validation_histogram_log_axis_is_symlog_with_ticks_at_powers_of_ten(
+    counts: list[float], ticks: list[int]
+) -> None:
+    edges = [0.1 * index for index in range(len(counts) + 1)]
+    spec = spec_of(validation_histogram(Histogram(hist=counts, bin_edges=edges), log_scale=True))
+
+    bars, rules = layers(spec)
+    y = bars["encoding"]["y"]
+    assert y["scale"] == {"type": "symlog"}
+    assert y["axis"]["values"] == ticks
+    assert [record["count"] for record in data_of(spec, bars)] == counts
     # A bare histogram has no statistics: no rules unless a threshold is asked for.
     assert data_of(spec, rules) == []
+
+
+def test_validation_histogram_linear_axis_leaves_the_ticks_to_vega() -> None:
+    histogram = Histogram(hist=[3.0, 1.0], bin_edges=[0.0, 0.1, 0.2])
+    y = layers(spec_of(validation_histogram(histogram)))[0]["encoding"]["y"]
+    assert "type" not in y.get("scale", {}) and "values" not in y["axis"]
+    assert y["axis"]["tickMinStep"] == 1
 
 
 def test_validation_histogram_takes_a_histogram_frame(trained: TrainingResult) -> None:
     spec = spec_of(validation_histogram(histogram_frame(trained), threshold=0.2))
 
-    bars, rules, _ = layers(spec)
+    bars, rules = layers(spec)
     assert len(data_of(spec, bars)) == len(trained.validation_dataset_histogram.hist)
-    assert data_of(spec, rules)[0] | {"label_y": None} == {
-        "marker": "threshold", "loss": 0.2, "label": "threshold = 0.2", "label_y": None,
-    }
+    assert data_of(spec, rules) == [{"marker": "threshold", "loss": 0.2, "label": "threshold = 0.2000"}]
 
 
 def test_histogram_overlay_puts_runs_on_one_axis_as_shares(trained: TrainingResult) -> None:
@@ -158,6 +228,7 @@ def test_histogram_overlay_puts_runs_on_one_axis_as_shares(trained: TrainingResu
     spec = spec_of(histogram_overlay([("big", trained), ("small", small)]))
 
     bars, rules = layers(spec)
+    assert bars["encoding"]["color"]["scale"] == {"scheme": "tableau10"}
     assert bars["encoding"]["y"] | {"title": None, "axis": None} == {
         "field": "share", "type": "quantitative", "stack": None, "title": None, "axis": None,
     }

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import history_month, train_and_wait, vega_specs
@@ -60,12 +61,26 @@ def test_two_runs_of_two_datasets_side_by_side_equal_the_api(
     [table] = app.dataframe
     statistics = table.value
     column_a, column_b = f"A: {first.label}", f"B: {second.label}"
-    assert list(statistics.columns) == [column_a, column_b, "B − A", "B vs A"]
+    assert list(statistics.columns) == [column_a, column_b, "B − A", "B vs A (%)"]
     for name, read in STATISTICS.items():
         a, b = read(first.result), read(second.result)
         assert (statistics.loc[name, column_a], statistics.loc[name, column_b]) == (a, b), name
         assert statistics.loc[name, "B − A"] == pytest.approx(b - a), name
+        assert statistics.loc[name, "B vs A (%)"] == pytest.approx((b / a - 1) * 100), name
     assert first.result.num_connections != second.result.num_connections
+    # What the table shows: counts with separators, losses to five significant digits, missing as "—".
+    shown = convert_arrow_bytes_to_pandas_df(table.proto.arrow_data.styler.display_values)
+    shown.index = statistics.index
+    shown.columns = statistics.columns
+    a, b = first.result.num_connections, second.result.num_connections
+    connections = shown.loc["Connections"].tolist()
+    assert [int(text.replace(",", "")) for text in connections[:3]] == [a, b, b - a]
+    assert all("," in text for text in connections[:2]), "both runs have thousands of connections"
+    assert connections[2].startswith("+" if b > a else "-")
+    assert float(connections[3].replace(",", "")) == pytest.approx((b / a - 1) * 100, abs=0.005)
+    for column, result in ((column_a, first.result), (column_b, second.result)):
+        assert float(shown.loc["Validation loss q99", column]) == pytest.approx(result.quantile_99, rel=5e-5)
+    assert table.proto.placeholder == "—"
 
     loss_chart, histogram_chart = vega_specs(app)
     # Loss curves overlaid: both runs' losses, per epoch and split.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -45,6 +46,10 @@ def test_the_table_shows_each_dataset_with_its_size(
         dataset.comment, 1, expected_count, 0)
     assert row["start"] == dataset.time_range_settings.start
     assert row["active"] == ""
+    # Never trained: no status and no training time, drawn as "—" rather than "None".
+    assert pd.isna(row["latest_status"]) and pd.isna(row["last_training"])
+    [table] = [frame for frame in app.dataframe if (frame.key or "").startswith("datasets.table")]
+    assert table.proto.placeholder == "—"
     assert app.main.caption[-1].value == "Select a row to open that dataset."
 
 

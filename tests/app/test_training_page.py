@@ -112,6 +112,13 @@ def test_train_poll_to_success_and_review_equals_the_api(
     assert [row[name] for name in ("mean", "std", "quantile_99", "quantile_999")] == [
         result.mean, result.std, result.quantile_99, result.quantile_999]
     assert {button.proto.label for button in app.get("download_button")} >= {"Download CSV", "Download JSON"}
+    assert app.dataframe[0].proto.placeholder == "—", "missing values (no error here) read as a dash"
+
+    # The run's statistics, labelled alike, to five significant digits.
+    assert [metric.label for metric in app.metric] == [
+        "Validation loss mean", "Validation loss std", "Validation loss q99", "Validation loss q999"]
+    assert [float(metric.value) for metric in app.metric] == pytest.approx(
+        [result.mean, result.std, result.quantile_99, result.quantile_999], rel=5e-5)
 
     # Loss curves: the API's losses per epoch and split.
     losses = spec_with(app, "epoch")
@@ -166,7 +173,9 @@ def test_train_poll_to_success_and_review_equals_the_api(
     app.slider(key="training.smoothing").set_value(0.6).run()
     app.toggle(key="training.loss_log").set_value(True).run()
     losses = spec_with(app, "epoch")
-    assert [layer["encoding"]["y"]["field"] for layer in losses["layer"]] == ["loss", "smoothed_loss"]
+    # Raw curves, smoothed curves, then the smoothed values' points.
+    assert [layer["encoding"]["y"]["field"] for layer in losses["layer"]] == [
+        "loss", "smoothed_loss", "smoothed_loss"]
     assert losses["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
 
 

@@ -67,14 +67,16 @@ def result(**fields) -> TrainingResult:
 def test_side_by_side_puts_each_run_in_a_column_with_the_difference(dataset: Dataset) -> None:
     history = frames.training_history(dataset)
     table = review.side_by_side(history.iloc[[1, 2]])
-    assert list(table.columns) == ["A: Q1 baseline #2", "B: Q1 baseline #3", "B − A", "B vs A"]
+    assert list(table.columns) == ["A: Q1 baseline #2", "B: Q1 baseline #3", "B − A", "B vs A (%)"]
     assert table.loc["Connections"].tolist()[:3] == [45123, 50000, 50000 - 45123]
     assert table.loc["Epochs"].tolist()[:2] == [3, 2]
     assert table.loc["Final validation loss"].tolist()[:2] == [0.06, 0.2]
     assert table.loc["Validation loss q999"].tolist()[:3] == pytest.approx([0.18, 0.15, -0.03])
-    assert table.loc["Validation loss q99", "B vs A"] == pytest.approx(0.1 / 0.125 - 1)
+    # In percent, as the column says.
+    assert table.loc["Validation loss q99", "B vs A (%)"] == pytest.approx(-20.0)
+    assert table.loc["Epochs", "B vs A (%)"] == pytest.approx(100 * (2 / 3 - 1))
     # A mean of 0 has no relative change: left empty rather than infinite.
-    assert math.isnan(table.loc["Validation loss mean", "B vs A"])
+    assert math.isnan(table.loc["Validation loss mean", "B vs A (%)"])
     assert table.dtypes.unique().tolist() == ["float64"]
 
 
@@ -83,6 +85,55 @@ def test_side_by_side_leaves_missing_numbers_empty(dataset: Dataset) -> None:
     assert table.loc["Connections"].tolist()[:2] == [3120, 45123]
     assert math.isnan(table.loc["Validation loss mean", "A: Q1 baseline #1"])
     assert math.isnan(table.loc["Validation loss mean", "B − A"])
+
+
+def displayed(styler: pd.io.formats.style.Styler) -> pd.DataFrame:
+    """The text each cell shows (what Streamlit and Jupyter draw), indexed like the styled table."""
+    # Tab-separated: a header line, a line naming the index, then one line per row.
+    lines = styler.to_string(delimiter="\t").splitlines()[2:]
+    rows = {name: cells for name, *cells in (line.split("\t") for line in lines)}
+    assert len(rows) == len(styler.data)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=styler.data.columns)
+
+
+def test_styled_side_by_side_formats_each_statistic_for_reading(dataset: Dataset) -> None:
+    table = review.side_by_side(frames.training_history(dataset).iloc[[1, 2]])
+    styler = review.styled_side_by_side(table)
+    shown = displayed(styler)
+
+    # The numbers beneath stay the API's.
+    pd.testing.assert_frame_equal(styler.data, table)
+    # Counts: thousands separators, no decimals; the difference signed.
+    assert shown.loc["Connections"].tolist() == ["45,123", "50,000", "+4,877", "+10.81"]
+    assert shown.loc["Epochs"].tolist() == ["3", "2", "-1", "-33.33"]
+    # Losses: five significant digits, trailing zeros kept, so 0.02 does not pass for a rounder number.
+    assert shown.loc["Validation loss std"].tolist() == ["0.020000", "0.010000", "-0.010000", "-50.00"]
+    assert shown.loc["Validation loss q999", "B − A"] == "-0.030000"
+    # A relative change from 0 is missing, and reads as an em dash.
+    assert shown.loc["Validation loss mean"].tolist() == ["0.0000", "0.040000", "+0.040000", "—"]
+
+
+def test_styled_side_by_side_keeps_significant_digits_and_dashes_missing_values() -> None:
+    runs = [
+        result(num_connections=1_234_567, mean=0.0080596123, training_dataset_loss=[0.012345678]),
+        result(num_connections=19_747, mean=0.0103641, training_dataset_loss=[0.00001234567]),
+    ]
+    dataset = Dataset.model_validate({"id": "d", "time_range_settings": {}})
+    dataset.training_results.extend(runs)
+    shown = displayed(review.styled_side_by_side(review.side_by_side(frames.training_history(dataset))))
+
+    assert shown.loc["Connections"].tolist() == ["1,234,567", "19,747", "-1,214,820", "-98.40"]
+    assert shown.loc["Validation loss mean"].tolist()[:3] == ["0.0080596", "0.010364", "+0.0023045"]
+    assert shown.loc["Final training loss"].tolist()[:3] == ["0.012346", "1.2346e-05", "-0.012333"]
+    assert shown.loc["Validation loss q99"].tolist() == ["—", "—", "—", "—"]
+
+
+def test_styled_side_by_side_gives_no_change_no_sign(dataset: Dataset) -> None:
+    same_run_twice = frames.training_history(dataset).iloc[[1, 1]]
+    shown = displayed(review.styled_side_by_side(review.side_by_side(same_run_twice)))
+
+    assert shown.loc["Connections", ["B − A", "B vs A (%)"]].tolist() == ["0", "0"]
+    assert shown.loc["Validation loss q99", ["B − A", "B vs A (%)"]].tolist() == ["0", "0"]
 
 
 def test_side_by_side_needs_one_row_per_name(dataset: Dataset) -> None:
