@@ -97,7 +97,7 @@ def test_the_example_notebook_runs_as_it_stands(data_dir: Path) -> None:
 
     # The histogram was fetched with bin_count=80 and has a rule at the chosen threshold.
     histogram_cell = cell_with(notebook, "charts.validation_histogram")
-    bars, rules, _labels = layer_data(chart_spec(histogram_cell))
+    bars, rules = layer_data(chart_spec(histogram_cell))
     assert len(bars) == 80
     markers = {rule["marker"]: rule["loss"] for rule in rules}
     assert set(markers) == {"mean", "mean + 3·std", "q99", "q999", "threshold"}
