@@ -11,7 +11,6 @@ the ratios against the server's way, plus the one-off cost of loading the sorted
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import benchmark_parser
 from bench.stores import build_store
 from ueba_api.models import Period, TimeRange
 from ueba_api.server.connections import (
@@ -102,9 +102,7 @@ def measure(data_dir: Path, size: int, queries: int, exclusions: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--exclusions", type=int, default=20)
     parser.add_argument("--queries", type=int, default=50)

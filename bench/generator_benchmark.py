@@ -8,17 +8,15 @@ the cost per million rows relative to the smallest size (1.00 = scales linearly)
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
+from bench import benchmark_parser
 from bench.stores import build_store
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[150_000, 1_000_000, 10_000_000])
     options = parser.parse_args()
 

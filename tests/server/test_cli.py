@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from ueba_api import Dataset, TimeRange, UebaClient
+from ueba_api import Dataset, ServerError, TimeRange, UebaClient
 from ueba_api.server.config import (
+    DEFAULT_CONNECTIONS,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_OAUTH_CLIENT_ID,
@@ -22,20 +24,23 @@ from ueba_api.server.config import (
     ApiClient,
     ServerConfig,
 )
-from ueba_api.server.launch import PROJECT_ROOT, RunningServer, _free_port
+from ueba_api.server.connections import Window
+from ueba_api.server.launch import PROJECT_ROOT, RunningServer, _free_port, default_startup_timeout
 from ueba_api.server.openapi import UEBA_PREFIX
+from ueba_api.server.state import ServerState
 
-from .helpers import bearer_token, is_alive, wait_until
+from .helpers import bearer_token, data_span, is_alive, wait_until
 
 CREDENTIAL_VARIABLES = [name for name in os.environ if name.startswith("PRIVX_API_")]
 
 
 def run_server(
-    data_dir: Path, *options: str, env: dict[str, str] | None = None
+    data_dir: Path, *options: str, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT
 ) -> tuple[subprocess.Popen, str]:
     """`python -m ueba_api.server` as a person runs it; its output goes to `output.txt` in the data dir."""
     port = _free_port("127.0.0.1")
     environment = {name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES}
+    environment["PYTHONPATH"] = str(PROJECT_ROOT)  # whatever the working directory
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "output.txt").open("a") as output:
         process = subprocess.Popen(
@@ -51,7 +56,7 @@ def run_server(
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             env=environment | (env or {}),
         )
     base_url = f"http://127.0.0.1:{port}"
@@ -82,28 +87,83 @@ def demo_client(base_url: str) -> UebaClient:
     )
 
 
-def test_demo_start_prints_the_demo_credentials_and_trains_a_sample(tmp_path: Path) -> None:
-    process, base_url = run_server(tmp_path, "--demo", "--connections", "8000", "--epochs", "2")
+def test_demo_start_prints_the_demo_credentials_and_trains_the_last_90_days(tmp_path: Path) -> None:
+    process, base_url = run_server(tmp_path, "--demo", "--connections", "12000", "--epochs", "2")
     try:
         with demo_client(base_url) as api:
             (demo,) = api.list_datasets().items
             wait_until(
                 lambda: api.get_dataset(demo.id).latest_result.status != "TRAINING", 60, "no demo model"
             )
-            assert api.get_dataset(demo.id).latest_result.status == "SUCCESS"
+            result = api.get_dataset(demo.id).latest_result
+            assert result.status == "SUCCESS"
             assert api.get_dataset(demo.id).is_active  # ready for the app to show
+            _, last = data_span(api)
+            in_range = api.count_connections(demo.time_range_settings)
+            wait_until(lambda: "ended: SUCCESS" in (tmp_path / "output.txt").read_text(), 10, "no end logged")
     finally:
         output = stop(process, tmp_path)
     assert f"Demo API client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}" in output
     assert f"Demo OAuth client: {DEMO_OAUTH_CLIENT_ID} / {DEMO_OAUTH_CLIENT_SECRET}" in output
+    # The last 90 whole UTC days: about half the six months generated, and the comment says which.
+    start, end = demo.time_range_settings.start, demo.time_range_settings.end
+    assert end - start == timedelta(days=90)
+    assert (end.hour, end.minute, end.second, end.microsecond) == (0, 0, 0, 0)
+    assert end - timedelta(days=1) <= last < end
+    days = f"{start:%Y-%m-%d} to {last:%Y-%m-%d} (UTC)"
+    assert demo.comment == f"Demo: the last 90 days of the connection history, {days}"
+    assert 5_000 <= in_range == result.num_connections < 0.6 * 12_000
+    assert f"of dataset {demo.id} ended: SUCCESS, 2 epochs, " in output
 
     process, base_url = run_server(tmp_path, "--demo")  # not a first start: nothing new
     try:
         with demo_client(base_url) as api:
             assert api.list_datasets().count == 1
-            assert api.count_connections() == 8000
+            assert api.count_connections() == 12000
     finally:
         stop(process, tmp_path)
+
+
+def test_a_demo_on_a_history_too_small_for_90_days_trains_on_all_of_it(tmp_path: Path) -> None:
+    state = ServerState.open(ServerConfig(data_dir=tmp_path, connections=6_000, seed=3, epochs=1))
+    try:
+        state.create_demo_dataset()
+        (demo,) = state.datasets.list()
+        in_range = state.counter.count(Window.from_request(state.datasets.time_range(demo["id"])))
+        run = demo["training_results"][0]
+    finally:
+        state.close()
+    assert demo["comment"] == "Demo: the whole connection history"
+    assert in_range == run["num_connections"] == 6_000  # the last 90 days would hold fewer than 5,000
+
+
+def test_a_worker_that_cannot_start_leaves_a_failure_not_a_training_that_blocks_the_dataset(
+    tmp_path: Path,
+) -> None:
+    # A server whose working directory is removed under it can no longer spawn a worker process
+    # (multiprocessing hands the child os.getcwd()): a real way for the worker start to fail.
+    workdir, data_dir = tmp_path / "workdir", tmp_path / "data"
+    workdir.mkdir()
+    process, base_url = run_server(data_dir, "--connections", "6000", cwd=workdir)
+    try:
+        workdir.rmdir()
+        with demo_client(base_url) as api:
+            dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange()))
+            errors = []
+            for _ in range(2):  # the second attempt is not a 409 "Training is already on-going"
+                with pytest.raises(ServerError) as failed:
+                    api.train_dataset(dataset_id)
+                errors.append(failed.value)
+            results = api.get_dataset(dataset_id).training_results
+    finally:
+        output = stop(process, data_dir)
+    for error in errors:
+        assert (error.status_code, error.error_code) == (500, "GENERAL_ERROR")
+        assert error.error_message == "The training worker process could not be started: see the server log"
+    outcomes = [(result.status, result.error_code) for result in results]
+    assert outcomes == [("FAILURE", "WORKER_START_FAILED")] * 2
+    assert "could not be started (FileNotFoundError" in results[-1].error_details
+    assert f"of dataset {dataset_id} ended: FAILURE (WORKER_START_FAILED), 0 epochs" in output
 
 
 def test_configured_secrets_are_never_printed(tmp_path: Path) -> None:
@@ -177,3 +237,11 @@ def test_a_started_server_ends_when_its_starter_is_killed(tmp_path: Path) -> Non
         if is_alive(server_pid):
             os.kill(server_pid, signal.SIGKILL)
     assert "Application shutdown complete" in (tmp_path / "server.log").read_text()  # it ended gracefully
+
+
+def test_start_server_waits_longer_for_a_bigger_history_to_generate() -> None:
+    assert default_startup_timeout(None) == default_startup_timeout(DEFAULT_CONNECTIONS) >= 120
+    assert default_startup_timeout(10_000) >= 120
+    # 10M took about 100 s to generate, insert and load on a busy machine (bench/RESULTS.md).
+    assert default_startup_timeout(10_000_000) >= 3 * 100
+    assert default_startup_timeout(20_000_000) > default_startup_timeout(10_000_000)

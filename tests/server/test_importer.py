@@ -41,9 +41,10 @@ def records(count: int) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def run_import(data_dir: Path, *files: Path) -> subprocess.CompletedProcess[str]:
+def run_import(data_dir: Path, *files: Path, replace: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ueba_api.server", "import", *map(str, files), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "ueba_api.server", "import", *map(str, files), "--data-dir", str(data_dir)]
+        + ["--replace"] * replace,
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
@@ -123,3 +124,26 @@ def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
     (tmp_path / "records.xlsx").write_text("")
     completed = run_import(tmp_path / "data", tmp_path / "records.xlsx")
     assert completed.returncode != 0 and "use .csv or .jsonl" in completed.stderr
+
+
+def test_a_replacing_import_that_fails_midway_keeps_the_old_connections(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    old, new = records(100), records(60)
+    old.to_csv(tmp_path / "old.csv", index=False)
+    assert run_import(data_dir, tmp_path / "old.csv").returncode == 0
+    # The new file is valid, but the database refuses its 30th record, as a full disk or an I/O error
+    # would stop an import midway (a trigger is the test's way to make that happen at a known row).
+    new.loc[29, "user"] = "refused-by-the-database"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    with sqlite3.connect(data_dir / "ueba.sqlite3") as connection:
+        connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON connections WHEN NEW.user = 'refused-by-the-database'"
+            " BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+        )
+    completed = run_import(data_dir, tmp_path / "new.csv", replace=True)
+    with sqlite3.connect(data_dir / "ueba.sqlite3") as connection:
+        users = [user for (user,) in connection.execute("SELECT user FROM connections ORDER BY id")]
+    assert users == old["user"].tolist()  # all the old connections, none of the new
+    assert completed.returncode != 0
+    assert "the disk is full: nothing was imported or deleted" in completed.stderr
+    assert "Traceback" not in completed.stderr

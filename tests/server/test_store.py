@@ -86,3 +86,44 @@ def test_sqlite_refuses_a_second_training_and_a_second_active_dataset(tmp_path: 
     assert datasets.active_dataset_id() == first
     histogram = datasets.get(first, bin_count=7)["training_results"][0]["validation_dataset_histogram"]
     assert len(histogram["hist"]) == 7 and sum(histogram["hist"]) == 2_000
+
+
+def trained(datasets: DatasetStore, losses: np.ndarray) -> str:
+    dataset_id = datasets.create(DatasetRequest.model_validate({"time_range_settings": {}}), "tester")
+    run = datasets.start_training(dataset_id, "ueba-default-v1", 10_000, set_active=False)
+    assert datasets.finish_success(run, losses, "done")
+    return dataset_id
+
+
+def histograms(listing: list[dict]) -> dict[str, dict]:
+    return {item["id"]: item["training_results"][-1]["validation_dataset_histogram"] for item in listing}
+
+
+def test_listings_rebin_each_histogram_once_per_bin_count_and_forget_changed_results(tmp_path: Path) -> None:
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    datasets = DatasetStore(database, tmp_path / "models", histogram_cache_size=3)
+    rng = np.random.default_rng(5)
+    first, second = trained(datasets, rng.gamma(2.0, size=1_000)), trained(datasets, rng.gamma(3.0, size=800))
+
+    listed = histograms(datasets.list(bin_count=7))
+    assert (datasets.histograms.misses, datasets.histograms.hits) == (2, 0)
+    listed[first]["hist"][0] = -1  # a caller changing its answer does not change the next one's
+    fresh = histograms(DatasetStore(database, tmp_path / "models").list(bin_count=7))
+    assert histograms(datasets.list(bin_count=7)) == fresh
+    assert (datasets.histograms.misses, datasets.histograms.hits) == (2, 2)
+    assert sum(histograms(datasets.list(bin_count=7))[first]["hist"]) == 1_000
+
+    nine = histograms(datasets.list(bin_count=9))  # another bin count is binned anew, the cache stays bounded
+    assert [len(nine[first]["hist"]), sum(nine[second]["hist"])] == [9, 800]
+    assert datasets.histograms.misses == 4 and len(datasets.histograms) == 3
+
+    datasets.update(first, DatasetRequest.model_validate({"time_range_settings": {}}), "tester")
+    assert len(datasets.histograms) == 2  # its 9-bin histogram is gone (its 7-bin one made room before)
+    run = datasets.start_training(first, "ueba-default-v1", 10_000, set_active=False)
+    assert datasets.finish_success(run, rng.gamma(2.0, size=300), "retrained")
+    assert sum(histograms(datasets.list(bin_count=9))[first]["hist"]) == 300
+
+    off = DatasetStore(database, tmp_path / "models", histogram_cache_size=0)
+    assert histograms(off.list(bin_count=9)) == histograms(datasets.list(bin_count=9))
+    assert len(off.histograms) == 0

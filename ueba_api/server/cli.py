@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -58,6 +59,8 @@ def serve_parser() -> argparse.ArgumentParser:
         "--epochs", type=_positive, default=defaults.DEFAULT_EPOCHS, help="epochs per training"
     )
     parser.add_argument("--demo", action="store_true", help="on a first start, create a dataset and train it")
+    parser.add_argument("--histogram-cache", type=_not_negative, default=defaults.HISTOGRAM_CACHE_SIZE,
+                        help="re-binned loss histograms kept in memory for listings (0: none)")  # fmt: skip
     parser.add_argument("--token-lifetime", type=_positive, default=defaults.DEFAULT_TOKEN_LIFETIME_SECONDS,
                         help="seconds a bearer token stays valid")  # fmt: skip
     for option, variable in ENVIRONMENT.items():
@@ -86,6 +89,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or a positive integer, not {text}")
+    return value
+
+
 def server_config(options: argparse.Namespace) -> ServerConfig:
     """Validates the credential options; unset ones fall back to the well-known demo values."""
     if bool(options.client_id) != bool(options.client_secret):
@@ -111,6 +121,7 @@ def server_config(options: argparse.Namespace) -> ServerConfig:
         seed=options.seed,
         epochs=options.epochs,
         demo=options.demo,
+        histogram_cache_size=options.histogram_cache,
     )
 
 
@@ -188,6 +199,8 @@ def import_connections(argv: list[str]) -> None:
         written = import_files(ConnectionStore(database), options.files, replace=options.replace)
     except (ImportProblem, OSError) as problem:
         raise SystemExit(f"error: {problem}") from None
+    except sqlite3.Error as problem:  # a full disk, a locked or damaged store: the transaction rolled back
+        raise SystemExit(f"error: {database.path}: {problem}: nothing was imported or deleted") from None
     print(f"Imported {written} connections into {database.path}")
 
 

@@ -25,6 +25,9 @@ DEFAULT_CONNECTIONS = 150_000
 DEFAULT_SEED = 7
 DEFAULT_EPOCHS = 15
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300
+# Re-binned validation-loss histograms the API keeps (see dataset_store.HistogramCache): the runs a
+# listing shows, at a few bin counts. One of 50 bins takes about 4 kB, of 1,000 bins about 70 kB.
+HISTOGRAM_CACHE_SIZE = 256
 MAX_BODY_BYTES = 1024 * 1024
 # Set by launch.start_server: the server ends when the process of that pid does.
 PARENT_PID_VARIABLE = "UEBA_SERVER_PARENT_PID"
@@ -65,6 +68,7 @@ class ServerConfig:
     seed: int = DEFAULT_SEED
     epochs: int = DEFAULT_EPOCHS
     demo: bool = False
+    histogram_cache_size: int = HISTOGRAM_CACHE_SIZE
     max_body_bytes: int = MAX_BODY_BYTES
 
     @property

@@ -113,22 +113,23 @@ class ConnectionStore:
     def version(self) -> int:
         return int(self.database.get_setting(VERSION_KEY, 0))
 
-    def insert(self, frames: Iterable[pd.DataFrame]) -> int:
-        """Appends frames with CONNECTION_COLUMNS in one transaction (all or nothing); returns the rows."""
+    def insert(self, frames: Iterable[pd.DataFrame], *, replace: bool = False) -> int:
+        """Appends frames with CONNECTION_COLUMNS in one transaction (all or nothing); returns the rows.
+
+        With `replace`, the connections already there are deleted in that same transaction: an insert
+        that fails leaves them as they were.
+        """
         statement = f"INSERT INTO connections ({', '.join(CONNECTION_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
         written = 0
         with self.database.connect() as connection:
+            if replace:
+                connection.execute("DELETE FROM connections")
             for frame in frames:
                 rows = frame.loc[:, list(CONNECTION_COLUMNS)].astype({"is_anomaly": int})
                 connection.executemany(statement, rows.itertuples(index=False, name=None))
                 written += len(rows)
             self.database.increment_counter(connection, VERSION_KEY)
         return written
-
-    def delete_all(self) -> None:
-        with self.database.connect() as connection:
-            connection.execute("DELETE FROM connections")
-            self.database.increment_counter(connection, VERSION_KEY)
 
     def sorted_start_times(self) -> np.ndarray:
         with self.database.connect() as connection:

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,18 @@ CREATE TABLE IF NOT EXISTS settings (
 """
 
 
+class Begin(Enum):
+    """How `Database.connect` opens its transaction (the statement that does it)."""
+
+    SNAPSHOT = "BEGIN DEFERRED"
+    IMMEDIATE = "BEGIN IMMEDIATE"
+
+
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
         self.path = path
+        # Seconds a statement waits for another connection's write lock before "database is locked".
+        self.busy_timeout = busy_timeout
 
     def initialise(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,14 +96,22 @@ class Database:
             connection.executescript(SCHEMA)
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one unit of work: committed when the block ends, rolled back on error."""
-        connection = sqlite3.connect(self.path, timeout=30.0)
+    def connect(self, begin: Begin | None = None) -> Iterator[sqlite3.Connection]:
+        """A connection for one unit of work: committed when the block ends, rolled back on error.
+
+        Without `begin`, Python's sqlite3 opens the transaction only at the first write, so every read
+        before it is a snapshot of its own. `Begin.SNAPSHOT` makes all the reads of the block see one
+        snapshot; `Begin.IMMEDIATE` also takes the write lock at once, so that a check and the write it
+        guards form one unit that no other writer can come between.
+        """
+        connection = sqlite3.connect(self.path, timeout=self.busy_timeout)
         try:
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
             with connection:
+                if begin is not None:
+                    connection.execute(begin.value)
                 yield connection
         finally:
             connection.close()

@@ -1,16 +1,22 @@
 """Datasets and their training results in SQLite, shaped as the contract's objects.
 
 Each result keeps its per-connection validation losses (float32 BLOB), so that a read re-bins them into
-any `bin_count`. A training worker (another process) writes its progress through the same class; every
-write of a run is conditional on the run still being TRAINING, so a run that was cancelled or declared
-interrupted can never come back to life.
+any `bin_count`; the re-binned histograms are cached (see HistogramCache). A training worker (another
+process) writes its progress through the same class; every write of a run is conditional on the run still
+being TRAINING, so a run that was cancelled or declared interrupted can never come back to life.
+
+A change guarded by a check (only an inactive dataset may change, only a trained one be activated) takes
+the write lock before the check (`Begin.IMMEDIATE`): API threads run concurrently, and a check read
+outside the write transaction may be stale by the time of the write.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from ueba_api.models import TrainingStatus, format_utc
-from ueba_api.server.database import Database
+from ueba_api.server.config import HISTOGRAM_CACHE_SIZE
+from ueba_api.server.database import Begin, Database
 from ueba_api.server.schemas import DatasetRequest, TimeRangeRequest
 
 
@@ -32,6 +39,12 @@ class DatasetConflict(Exception):
 
 
 TRAINING_ONGOING = "Training is already on-going"
+# What a listing reads of a result: not the losses (a histogram may be cached) and the log only if asked.
+_RESULT_COLUMNS = (
+    "id, dataset_id, created, feature_config_name, status, error_code, error_details, num_connections,"
+    " mean, std, quantile_99, quantile_999, training_dataset_loss, validation_dataset_loss,"
+    " validation_losses IS NOT NULL AS has_losses"
+)
 _FAILURE_ASSIGNMENTS = (
     "status = 'FAILURE', finished = ?, error_code = ?, error_details = ?, training_log = training_log || ?"
 )
@@ -41,10 +54,63 @@ def utc_now() -> str:
     return format_utc(datetime.now(UTC))
 
 
+Histogram = dict[str, list[float]]
+
+
+class HistogramCache:
+    """Re-binned validation-loss histograms by (result id, bin count, status), least recently used out.
+
+    An entry cannot go stale: only a SUCCESS has losses, they never change afterwards, and result ids
+    are never reused (AUTOINCREMENT). Deleted results are dropped all the same, to free the room.
+    `size` 0 turns caching off. Thread-safe: the API serves requests on a thread pool.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[tuple[int, int, str], tuple[tuple[int, ...], tuple[float, ...]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[int, int, str]) -> Histogram | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._entries.move_to_end(key)
+        return _histogram(*entry)
+
+    def put(self, key: tuple[int, int, str], counts: np.ndarray, edges: np.ndarray) -> Histogram:
+        # Kept as tuples, handed out as fresh lists: no caller can change what the next one gets.
+        entry = (tuple(counts.tolist()), tuple(edges.tolist()))
+        if self.size > 0:
+            with self._lock:
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return _histogram(*entry)
+
+    def drop(self, result_ids: list[int]) -> None:
+        gone = set(result_ids)
+        with self._lock:
+            for key in [key for key in self._entries if key[0] in gone]:
+                del self._entries[key]
+
+
 class DatasetStore:
-    def __init__(self, database: Database, models_dir: Path) -> None:
+    def __init__(
+        self, database: Database, models_dir: Path, *, histogram_cache_size: int = HISTOGRAM_CACHE_SIZE
+    ) -> None:
         self.database = database
         self.models_dir = models_dir
+        self.histograms = HistogramCache(histogram_cache_size)
 
     # Datasets
 
@@ -62,7 +128,7 @@ class DatasetStore:
 
     def update(self, dataset_id: str, request: DatasetRequest, caller: str) -> None:
         """Replaces the definition and empties the training history (weights included)."""
-        with self.database.connect() as connection:
+        with self.database.connect(Begin.IMMEDIATE) as connection:
             self._require_changeable(connection, dataset_id, "updated")
             result_ids = self._result_ids(connection, dataset_id)
             connection.execute("DELETE FROM training_results WHERE dataset_id = ?", (dataset_id,))
@@ -72,30 +138,30 @@ class DatasetStore:
                 (_time_range_json(request), request.comment, request.use_for_inference_once_trained,
                  utc_now(), caller, dataset_id),
             )  # fmt: skip
-        self._delete_weights(result_ids)
+        self._forget_results(result_ids)
 
     def delete(self, dataset_id: str) -> None:
-        with self.database.connect() as connection:
+        with self.database.connect(Begin.IMMEDIATE) as connection:
             self._require_changeable(connection, dataset_id, "deleted")
             result_ids = self._result_ids(connection, dataset_id)
             connection.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
-        self._delete_weights(result_ids)
+        self._forget_results(result_ids)
 
     def get(self, dataset_id: str, *, logs: bool = False, bin_count: int = 50) -> dict[str, Any]:
-        with self.database.connect() as connection:
+        with self.database.connect(Begin.SNAPSHOT) as connection:
             row = self._dataset_row(connection, dataset_id)
-            results = connection.execute(
-                "SELECT * FROM training_results WHERE dataset_id = ? ORDER BY id", (dataset_id,)
-            ).fetchall()
-        return _dataset(row, [_result(result, logs, bin_count) for result in results])
+            results = self._results(connection, "WHERE dataset_id = ?", (dataset_id,), logs, bin_count)
+        return _dataset(row, results)
 
     def list(self, *, logs: bool = False, bin_count: int = 50) -> list[dict[str, Any]]:
-        with self.database.connect() as connection:
+        # One snapshot: a dataset created and trained between two plain reads would have results here
+        # but no row.
+        with self.database.connect(Begin.SNAPSHOT) as connection:
             rows = connection.execute("SELECT * FROM datasets ORDER BY created, id").fetchall()
-            results = connection.execute("SELECT * FROM training_results ORDER BY id").fetchall()
+            results = self._results(connection, "", (), logs, bin_count)
         by_dataset: dict[str, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
         for result in results:
-            by_dataset[result["dataset_id"]].append(_result(result, logs, bin_count))
+            by_dataset[result["dataset_id"]].append(result)
         return [_dataset(row, by_dataset[row["id"]]) for row in rows]
 
     def exists(self) -> bool:
@@ -108,7 +174,7 @@ class DatasetStore:
         return TimeRangeRequest.model_validate_json(row["time_range"])
 
     def activate(self, dataset_id: str) -> None:
-        with self.database.connect() as connection:
+        with self.database.connect(Begin.IMMEDIATE) as connection:
             self._dataset_row(connection, dataset_id)
             succeeded = connection.execute(
                 "SELECT 1 FROM training_results WHERE dataset_id = ? AND status = 'SUCCESS'", (dataset_id,)
@@ -143,7 +209,11 @@ class DatasetStore:
     def start_training(
         self, dataset_id: str, feature_config_name: str, num_connections: int, set_active: bool
     ) -> int:
-        """A new TRAINING result; DatasetConflict if one is already running for the dataset."""
+        """A new TRAINING result; DatasetConflict if one is already running for the dataset.
+
+        SQLite itself decides both: the unique index one_training_per_dataset refuses a second run, the
+        foreign key a dataset deleted since the caller looked it up (DatasetNotFound, not a conflict).
+        """
         with self.database.connect() as connection:
             self._dataset_row(connection, dataset_id)
             try:
@@ -153,7 +223,11 @@ class DatasetStore:
                     (dataset_id, utc_now(), feature_config_name, num_connections, set_active),
                 )
             except sqlite3.IntegrityError as error:
-                raise DatasetConflict(TRAINING_ONGOING) from error
+                if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
+                    raise DatasetConflict(TRAINING_ONGOING) from error
+                if error.sqlite_errorname == "SQLITE_CONSTRAINT_FOREIGNKEY":
+                    raise DatasetNotFound(dataset_id) from error
+                raise
         return int(cursor.lastrowid)
 
     def record_epoch(
@@ -212,6 +286,16 @@ class DatasetStore:
                 (utc_now(), error_code, error_details, f"FAILURE: {error_details}\n"),
             ).rowcount
 
+    def result_outcome(self, result_id: int) -> tuple[str, str | None, int] | None:
+        """A result's status, error code and epochs done; None once the result was deleted."""
+        with self.database.connect() as connection:
+            row = connection.execute(
+                "SELECT status, error_code, json_array_length(validation_dataset_loss) AS epochs"
+                " FROM training_results WHERE id = ?",
+                (result_id,),
+            ).fetchone()
+        return None if row is None else (row["status"], row["error_code"], row["epochs"])
+
     def latest_success_id(self, dataset_id: str) -> int | None:
         with self.database.connect() as connection:
             row = connection.execute(
@@ -224,6 +308,42 @@ class DatasetStore:
         return self.models_dir / f"result-{result_id}.joblib"
 
     # Helpers
+
+    def _results(
+        self,
+        connection: sqlite3.Connection,
+        where: str,
+        parameters: tuple[Any, ...],
+        logs: bool,
+        bin_count: int,
+    ) -> list[dict[str, Any]]:
+        """The results `where` selects, oldest first, each with its histogram of `bin_count` bins."""
+        log_column = "training_log" if logs else "NULL AS training_log"
+        rows = connection.execute(
+            f"SELECT {_RESULT_COLUMNS}, {log_column} FROM training_results {where} ORDER BY id", parameters
+        ).fetchall()
+        histograms: dict[int, Histogram] = {}
+        missing: dict[int, tuple[int, int, str]] = {}
+        for row in rows:
+            if row["has_losses"]:
+                key = (row["id"], bin_count, row["status"])
+                cached = self.histograms.get(key)
+                if cached is None:
+                    missing[row["id"]] = key
+                else:
+                    histograms[row["id"]] = cached
+        if missing:
+            # Only the losses of the histograms not cached, in the same snapshot as the rows.
+            losses = connection.execute(
+                "SELECT id, validation_losses FROM training_results"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(missing)),),
+            )
+            for result_id, blob in losses:
+                values = np.frombuffer(blob, dtype=np.float32).astype(np.float64)
+                counts, edges = np.histogram(values, bins=bin_count)
+                histograms[result_id] = self.histograms.put(missing[result_id], counts, edges)
+        return [_result(row, histograms.get(row["id"])) for row in rows]
 
     def _update_running(self, result_id: int, assignments: str, parameters: tuple[Any, ...]) -> bool:
         with self.database.connect() as connection:
@@ -251,9 +371,11 @@ class DatasetStore:
         rows = connection.execute("SELECT id FROM training_results WHERE dataset_id = ?", (dataset_id,))
         return [row["id"] for row in rows]
 
-    def _delete_weights(self, result_ids: list[int]) -> None:
+    def _forget_results(self, result_ids: list[int]) -> None:
+        """After the results' rows are gone: their weights and cached histograms go too."""
         for result_id in result_ids:
             self.weights_path(result_id).unlink(missing_ok=True)
+        self.histograms.drop(result_ids)
 
 
 def _make_active(connection: sqlite3.Connection, dataset_id: str) -> None:
@@ -281,12 +403,11 @@ def _dataset(row: sqlite3.Row, results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _result(row: sqlite3.Row, logs: bool, bin_count: int) -> dict[str, Any]:
-    histogram = None
-    if row["validation_losses"] is not None:
-        losses = np.frombuffer(row["validation_losses"], dtype=np.float32).astype(np.float64)
-        counts, edges = np.histogram(losses, bins=bin_count)
-        histogram = {"hist": counts.tolist(), "bin_edges": edges.tolist()}
+def _histogram(counts: tuple[int, ...], edges: tuple[float, ...]) -> Histogram:
+    return {"hist": list(counts), "bin_edges": list(edges)}
+
+
+def _result(row: sqlite3.Row, histogram: Histogram | None) -> dict[str, Any]:
     return {
         "created": row["created"],
         "feature_config_name": row["feature_config_name"],
@@ -298,7 +419,7 @@ def _result(row: sqlite3.Row, logs: bool, bin_count: int) -> dict[str, Any]:
         "std": row["std"],
         "quantile_99": row["quantile_99"],
         "quantile_999": row["quantile_999"],
-        "training_log": row["training_log"] if logs else None,
+        "training_log": row["training_log"],
         "training_dataset_loss": json.loads(row["training_dataset_loss"]),
         "validation_dataset_loss": json.loads(row["validation_dataset_loss"]),
         "validation_dataset_histogram": histogram,

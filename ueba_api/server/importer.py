@@ -68,11 +68,10 @@ def read_connection_file(path: Path) -> Iterator[pd.DataFrame]:
 
 
 def import_files(store: ConnectionStore, paths: list[Path], *, replace: bool = False) -> int:
-    """Imports every file in one transaction; returns the records written."""
+    """Imports every file in one transaction (`replace`: deleting the old connections in it too, so a
+    failed import leaves them intact); returns the records written."""
     frames = [frame for path in paths for frame in read_connection_file(path)]
-    if replace:
-        store.delete_all()
-    return store.insert(frames)
+    return store.insert(frames, replace=replace)
 
 
 def _connections(chunk: pd.DataFrame, place: _Place) -> pd.DataFrame:

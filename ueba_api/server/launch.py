@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from ueba_api.server.config import PARENT_PID_VARIABLE
+from ueba_api.server.config import DEFAULT_CONNECTIONS, PARENT_PID_VARIABLE
 from ueba_api.server.openapi import UEBA_PREFIX
 from ueba_api.server.tls import CERT_FILE
 
@@ -36,6 +36,16 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOG_FILE = "server.log"
 DEFAULT_OAUTH_CLIENT_ID = "privx-external"
+# A first start generates the history before it answers: about 10 s per million connections on a busy
+# 2-core machine (bench/RESULTS.md: 96 s to generate and insert 10M, 4 s to load the start times).
+# The default wait allows three times that on top of a base that covers the default 150k.
+BASE_STARTUP_TIMEOUT = 120.0
+STARTUP_SECONDS_PER_MILLION = 30.0
+
+
+def default_startup_timeout(connections: int | None) -> float:
+    """Seconds `start_server` waits for `/status` by default: grows with the history to generate."""
+    return BASE_STARTUP_TIMEOUT + STARTUP_SECONDS_PER_MILLION * (connections or DEFAULT_CONNECTIONS) / 1e6
 
 
 @dataclass(repr=False)
@@ -106,12 +116,14 @@ def start_server(
     seed: int | None = None,
     epochs: int | None = None,
     demo: bool = False,
-    startup_timeout: float = 120,
+    startup_timeout: float | None = None,
     token_lifetime: int | None = None,
 ) -> RunningServer:
     """Starts the server and returns once its /status answers (RuntimeError if it does not).
 
-    `token_lifetime` (seconds a bearer token lives) is an addition to the documented signature.
+    `startup_timeout` None waits `default_startup_timeout(connections)`: 120 s plus 30 s per million
+    connections (10M: 420 s). `token_lifetime` (seconds a bearer token lives) is an addition to the
+    documented signature.
     """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +180,8 @@ def start_server(
         **credentials,
     )
     try:
-        _wait_until_ready(server, startup_timeout)
+        timeout = default_startup_timeout(connections) if startup_timeout is None else startup_timeout
+        _wait_until_ready(server, timeout)
     except BaseException:
         server.kill()
         raise

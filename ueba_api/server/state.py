@@ -13,17 +13,20 @@ from fastapi import Depends, Request
 from ueba_api.models import format_utc
 from ueba_api.server.auth import TokenStore
 from ueba_api.server.config import ServerConfig
-from ueba_api.server.connections import ConnectionCounter, ConnectionStore
+from ueba_api.server.connections import ConnectionCounter, ConnectionStore, Window
 from ueba_api.server.database import Database
 from ueba_api.server.dataset_store import DatasetStore
 from ueba_api.server.generator import GeneratorSettings, generate_connections
 from ueba_api.server.schemas import DatasetRequest, TimeRangeRequest
-from ueba_api.server.supervisor import TrainingSupervisor
+from ueba_api.server.supervisor import MIN_CONNECTIONS, TrainingSupervisor
 
 logger = logging.getLogger("ueba_api.server")
 
 INTERRUPTED_BY_RESTART = "The training was interrupted by a server restart: train the dataset again"
 DEMO_CREATOR = "demo"
+# The demo dataset covers the last 90 days (of the default six months): half the connections, so that a
+# first start has a trained model to show within a minute, while still a quarter of a year of patterns.
+DEMO_DAYS = 90
 
 
 @dataclass
@@ -62,7 +65,7 @@ class ServerState:
         """Opens (or creates) the store; generates the connection history on a first start."""
         database = Database(config.database_path)
         database.initialise()
-        datasets = DatasetStore(database, config.models_dir)
+        datasets = DatasetStore(database, config.models_dir, histogram_cache_size=config.histogram_cache_size)
         interrupted = datasets.fail_unfinished("INTERRUPTED", INTERRUPTED_BY_RESTART)
         if interrupted:
             logger.warning("%d training(s) interrupted by the last shutdown are now FAILURE", interrupted)
@@ -86,18 +89,28 @@ class ServerState:
         )
 
     def create_demo_dataset(self) -> None:
-        """On a first start with --demo: one dataset over the whole history, training."""
+        """On a first start with --demo: one dataset over the last DEMO_DAYS whole days (UTC), training.
+
+        A history too small for that to make a training gets a dataset over all of it instead.
+        """
         if self.datasets.exists():
             return
         span = self.connections.time_span()
         if span is None:
             return
         first, last = span
-        time_range = {"start": format_utc(first), "end": format_utc(last + timedelta(seconds=1))}
+        end = last.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        start = end - timedelta(days=DEMO_DAYS)
+        time_range = _time_range(start, end)
+        comment = (
+            f"Demo: the last {DEMO_DAYS} days of the connection history,"
+            f" {start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d} (UTC)"
+        )
+        if first >= time_range.start or self.counter.count(Window.from_request(time_range)) < MIN_CONNECTIONS:
+            time_range = _time_range(first, last + timedelta(seconds=1))
+            comment = "Demo: the whole connection history"
         request = DatasetRequest(
-            time_range_settings=TimeRangeRequest.model_validate(time_range),
-            comment="Demo: the whole generated history",
-            use_for_inference_once_trained=True,
+            time_range_settings=time_range, comment=comment, use_for_inference_once_trained=True
         )
         dataset_id = self.datasets.create(request, DEMO_CREATOR)
         self.supervisor.start(dataset_id, set_active=False)
@@ -105,6 +118,11 @@ class ServerState:
 
     def close(self) -> None:
         self.supervisor.shutdown()
+
+
+def _time_range(start: datetime, end: datetime) -> TimeRangeRequest:
+    # Requests take RFC 3339 strings only (see schemas.py), as they come over the wire.
+    return TimeRangeRequest.model_validate({"start": format_utc(start), "end": format_utc(end)})
 
 
 def _server_state(request: Request) -> ServerState:

@@ -7,11 +7,13 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from multiprocessing.process import BaseProcess
 
 from ueba_api.server.config import FEATURE_CONFIG_NAME, MAX_TRAINING_CONNECTIONS, ServerConfig
 from ueba_api.server.connections import ConnectionCounter, Window
 from ueba_api.server.dataset_store import DatasetStore
+from ueba_api.server.errors import ApiError
 from ueba_api.server.worker import TrainingJob, run_training_job
 
 MIN_CONNECTIONS = 5_000
@@ -31,8 +33,10 @@ class TrainingSupervisor:
     def start(self, dataset_id: str, set_active: bool) -> int:
         """Starts a run of the dataset and returns how many connections it uses (a bigger dataset is sampled).
 
-        Raises DatasetNotFound, or DatasetConflict when a run of the dataset is already going on.
+        Raises DatasetNotFound, or DatasetConflict when a run of the dataset is already going on; ApiError
+        (500) when no worker process can be started, after recording the run as a FAILURE.
         """
+        started = time.monotonic()
         available = self.counter.count(Window.from_request(self.store.time_range(dataset_id)))
         count = min(available, MAX_TRAINING_CONNECTIONS)
         result_id = self.store.start_training(dataset_id, FEATURE_CONFIG_NAME, count, set_active)
@@ -43,6 +47,7 @@ class TrainingSupervisor:
                 f"The dataset has {count:,} connections but a training needs at least {MIN_CONNECTIONS:,}:"
                 " widen the time range or exclude less",
             )
+            self._log_end(dataset_id, result_id, started)
             return count
         job = TrainingJob(
             database_path=self.config.database_path,
@@ -59,10 +64,27 @@ class TrainingSupervisor:
             target=run_training_job, args=(job,), name=f"ueba-training-{result_id}"
         )
         process.daemon = True
-        process.start()
+        try:
+            process.start()
+        except Exception as error:
+            # Without a worker nobody would ever end this run, and the dataset would refuse every
+            # training (409) until a restart: it ends here, as a FAILURE that says why.
+            logger.exception("Training result %s: the worker process could not be started", result_id)
+            self.store.finish_failure(
+                result_id,
+                "WORKER_START_FAILED",
+                f"The training worker process could not be started ({type(error).__name__}: {error}):"
+                " see the server log, then train the dataset again",
+            )
+            self._log_end(dataset_id, result_id, started)
+            raise ApiError(
+                500, "The training worker process could not be started: see the server log"
+            ) from error
         with self._lock:
             self._workers[dataset_id] = (result_id, process)
-        threading.Thread(target=self._watch, args=(dataset_id, result_id, process), daemon=True).start()
+        threading.Thread(
+            target=self._watch, args=(dataset_id, result_id, process, started), daemon=True
+        ).start()
         return count
 
     def is_training(self) -> bool:
@@ -85,7 +107,7 @@ class TrainingSupervisor:
             )
             _end(process)
 
-    def _watch(self, dataset_id: str, result_id: int, process: BaseProcess) -> None:
+    def _watch(self, dataset_id: str, result_id: int, process: BaseProcess, started: float) -> None:
         process.join()
         with self._lock:
             if self._workers.get(dataset_id, (None, None))[1] is process:
@@ -93,6 +115,20 @@ class TrainingSupervisor:
         details = f"The training worker stopped unexpectedly (exit code {process.exitcode})"
         if self.store.finish_failure(result_id, "WORKER_EXITED", details):
             logger.warning("Training result %s: %s", result_id, details)
+        self._log_end(dataset_id, result_id, started)
+
+    def _log_end(self, dataset_id: str, result_id: int, started: float) -> None:
+        """One INFO line per run that ends, for whoever watches the server: ids, outcome and time only."""
+        outcome = self.store.result_outcome(result_id)
+        if outcome is None:
+            status, epochs = "CANCELLED (the dataset was changed or deleted)", None
+        else:
+            status, error_code, epochs = outcome
+            status += f" ({error_code})" if error_code else ""
+        logger.info(
+            "Training %s of dataset %s ended: %s, %s epochs, %.1f s",
+            result_id, dataset_id, status, "?" if epochs is None else epochs, time.monotonic() - started,
+        )  # fmt: skip
 
 
 def _end(process: BaseProcess) -> None:
