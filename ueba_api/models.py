@@ -2,12 +2,17 @@
 
 Reading is tolerant, because real PrivX servers are many versions apart: unknown fields are ignored,
 optional fields may be null, unknown enum values stay plain text and timestamps may carry `Z`,
-`+00:00` or fractions. Writing is strict: timestamps leave as RFC 3339 UTC with `Z`, and only the
-fields a client owns are ever sent (see `Dataset.to_request`).
+`+00:00` or fractions. A null where a plain value is needed reads as its default, so callers need no
+None checks: a null flag is False, a null list empty, a null `count` the number of items, a null number
+inside a loss curve or histogram NaN (it keeps its position: the epoch or bin of the values after it),
+and a run without a `status` reads as `MISSING_STATUS`. One odd dataset thus cannot make a whole list
+unreadable. Writing is strict: timestamps leave as RFC 3339 UTC with `Z`, and only the fields a client
+owns are ever sent (see `Dataset.to_request`).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -20,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    model_validator,
 )
 
 
@@ -43,6 +49,14 @@ def _none_as_empty_list(value: Any) -> Any:
     return [] if value is None else value
 
 
+def _none_as_false(value: Any) -> Any:
+    return False if value is None else value
+
+
+def _none_as_nan(value: Any) -> Any:
+    return math.nan if value is None else value
+
+
 UtcDateTime = Annotated[
     datetime,
     AfterValidator(as_utc),
@@ -51,6 +65,18 @@ UtcDateTime = Annotated[
 """A timestamp that is always timezone-aware UTC, and `...Z` on the wire."""
 
 NullableList = BeforeValidator(_none_as_empty_list)
+
+NullableFlag = Annotated[bool, BeforeValidator(_none_as_false)]
+"""A boolean where null reads as False: the contract's flags all default to false."""
+
+FloatOrNaN = Annotated[float, BeforeValidator(_none_as_nan)]
+"""A number in a series (a loss per epoch, a count per bin) where null reads as NaN.
+
+NaN rather than dropping the value, so later values keep their epoch or bin; NaN rather than None, so
+the series stays `list[float]` and numpy, pandas and altair treat the gap as missing data.
+"""
+
+FloatSeries = Annotated[list[FloatOrNaN], NullableList]
 
 
 class ApiModel(BaseModel):
@@ -61,6 +87,15 @@ class TrainingStatus(StrEnum):
     TRAINING = "TRAINING"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
+
+
+MISSING_STATUS = "UNKNOWN"
+"""The status of a run whose `status` the server left out or sent as null.
+
+The contract requires `status`, but one such run must not make its dataset, and so the whole list,
+unreadable. It is plain text like any status this client does not know (not a `TrainingStatus`), so
+nothing takes the run for finished, successful or failed.
+"""
 
 
 class AnomalyAction(StrEnum):
@@ -123,13 +158,17 @@ class TimeRange(ApiModel):
 
 
 class Histogram(ApiModel):
-    hist: Annotated[list[float], NullableList] = Field(default_factory=list)
-    bin_edges: Annotated[list[float], NullableList] = Field(default_factory=list)
+    # A null count or edge reads as NaN; `frames.histogram_frame` then refuses the histogram by name, as
+    # it cannot be drawn, while the run's other numbers stay readable.
+    hist: FloatSeries = Field(default_factory=list)
+    bin_edges: FloatSeries = Field(default_factory=list)
 
 
 class TrainingResult(ApiModel):
     created: UtcDateTime | None = None
     feature_config_name: str | None = None
+    # Required, as the contract says (and the reference server's OpenAPI document shows), yet read
+    # tolerantly: see `MISSING_STATUS` and `_status_given`.
     status: Status
     error_code: str | None = None
     error_details: str | None = None
@@ -139,10 +178,18 @@ class TrainingResult(ApiModel):
     quantile_99: float | None = None
     quantile_999: float | None = None
     training_log: str | None = None
-    training_dataset_loss: Annotated[list[float], NullableList] = Field(default_factory=list)
-    validation_dataset_loss: Annotated[list[float], NullableList] = Field(default_factory=list)
+    # Losses per epoch; an epoch whose loss the server sent as null is NaN (see `FloatOrNaN`).
+    training_dataset_loss: FloatSeries = Field(default_factory=list)
+    validation_dataset_loss: FloatSeries = Field(default_factory=list)
     validation_dataset_histogram: Histogram | None = None
     dataset_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_given(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("status") is None:
+            return {**data, "status": MISSING_STATUS}
+        return data
 
 
 # The only fields a client may set; everything else on a Dataset belongs to the server.
@@ -152,8 +199,9 @@ WRITABLE_DATASET_FIELDS = frozenset({"time_range_settings", "comment", "use_for_
 class Dataset(ApiModel):
     id: str | None = None
     last_training: UtcDateTime | None = None
-    is_active: bool = False
-    use_for_inference_once_trained: bool = False
+    # Null reads as False: a server that cannot say a dataset is active is not analyzing with it.
+    is_active: NullableFlag = False
+    use_for_inference_once_trained: NullableFlag = False
     time_range_settings: TimeRange
     training_results: Annotated[list[TrainingResult], NullableList] = Field(default_factory=list)
     comment: str | None = None
@@ -180,7 +228,17 @@ class Dataset(ApiModel):
 
 class DatasetList(ApiModel):
     count: int = 0
+    """The server's count; when it sends none (or null), the number of items in the answer."""
     items: Annotated[list[Dataset], NullableList] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_from_items(cls, data: Any) -> Any:
+        # A 0 beside a list of datasets would be wrong; the items are the best count there is.
+        if isinstance(data, dict) and data.get("count") is None:
+            items = data.get("items")
+            return {**data, "count": len(items) if isinstance(items, list) else 0}
+        return data
 
 
 class AnomalySettings(ApiModel):
