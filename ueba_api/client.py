@@ -55,7 +55,7 @@ from ueba_api.models import (
     TimeRange,
     UebaConfiguration,
 )
-from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, ClientSettings, reveal
+from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_TIMEOUT, ClientSettings, reveal
 
 logger = logging.getLogger("ueba_api")
 
@@ -163,6 +163,11 @@ class UebaClient:
     Authenticates with a static `token`, or with the API client's `client_id`/`client_secret` through
     PrivX's OAuth2 password grant (Basic auth of `oauth_client_id`/`oauth_client_secret`). `ca_cert`
     is a CA bundle path or PEM text. `transport` takes any httpx transport (tests use MockTransport).
+
+    `timeout` is seconds for each phase of a request (or an `httpx.Timeout` per phase); connecting has
+    its own `connect_timeout`, by default the smaller of `timeout` and 10 s, so the defaults amount to
+    `httpx.Timeout(30.0, connect=10.0)`. A connect that times out is retried `max_retries` times: with
+    the defaults an unreachable address fails after at most 3 × 10 s plus 1.5 s of pauses.
     """
 
     def __init__(
@@ -176,7 +181,8 @@ class UebaClient:
         oauth_client_secret: str | None = None,
         ca_cert: str | os.PathLike[str] | None = None,
         verify: bool = True,
-        timeout: float = 30.0,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = None,
         max_retries: int = 2,
         transport: httpx.BaseTransport | None = None,
         _sleep: Callable[[float], None] = time.sleep,
@@ -192,6 +198,7 @@ class UebaClient:
             ca_cert=ca_cert,
             verify=verify,
             timeout=timeout,
+            connect_timeout=connect_timeout,
             max_retries=max_retries,
         )
         self._base_url = settings.base_url
@@ -215,7 +222,7 @@ class UebaClient:
             base_url=settings.base_url,
             auth=auth,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            timeout=settings.timeout,
+            timeout=settings.http_timeout(),
             verify=settings.tls_verify(),
             transport=transport,
         )

@@ -53,17 +53,20 @@ def token_reply(access_token: str = ACCESS_TOKEN, expires_in: int = 300) -> http
 
 class FakeServer:
     """Answers each request with the next scripted answer, raising it when it is an exception,
-    and keeps every request (with its body read) for the test to inspect."""
+    and keeps every request (with its body read) for the test to inspect, and the timeouts each was
+    sent with (seconds per phase: connect, read, write, pool)."""
 
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = list(answers)
         self.requests: list[httpx.Request] = []
+        self.timeouts: list[dict[str, float | None]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         # A snapshot: the auth flow may change this very request's headers and send it again.
         self.requests.append(
             httpx.Request(request.method, request.url, headers=request.headers, content=request.read())
         )
+        self.timeouts.append(request.extensions.get("timeout", {}))
         if not self.answers:
             raise AssertionError(f"unexpected request {request.method} {request.url}")
         answer = self.answers.pop(0)
