@@ -6,13 +6,15 @@ hints are the module constants below.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 
 from ueba_api.frames import histogram_frame
-from ueba_api.models import Histogram, TrainingResult, TrainingStatus
+from ueba_api.models import MISSING_STATUS, Histogram, TrainingResult, TrainingStatus
 
 # Overfitting: over the last OVERFIT_WINDOW epochs the validation loss rose by more than
 # OVERFIT_MIN_RISE (relative) while the training loss fell.
@@ -24,8 +26,17 @@ MIN_IMPROVEMENT = 0.10
 # STEEP_WINDOW epochs, so more epochs would probably still help.
 STEEP_WINDOW = 3
 STEEP_DROP = 0.10
-# The engine refuses to train on fewer connections; a model near that size has seen little.
+# The engine refuses to train on fewer than MIN_CONNECTIONS connections, so every SUCCESS run has at least
+# that many: a hint at the minimum itself could never fire. It fires below FEW_CONNECTIONS_FACTOR times
+# the minimum (10,000): a few thousand connections spread over users, hosts, accounts, source addresses
+# and hours leave most combinations seen only a handful of times, so much of what is usual looks rare.
 MIN_CONNECTIONS = 5000
+FEW_CONNECTIONS_FACTOR = 2
+# q999 is the loss that 0.1% of the validation connections lie above: of n validation connections, n/1000
+# are expected beyond it. Below Q999_MIN_VALIDATION = 1 / (1 - 0.999) = 1,000 not even one is, so q999 is
+# no more than the largest loss seen (or a value between the largest two), and a threshold near it rests
+# on one or two connections. The validation set's size is the sum of the histogram's counts.
+Q999_MIN_VALIDATION = 1000
 # Heavy tail: q999 / q99 above this. For comparison an exponential loss distribution gives 1.5 and a
 # log-normal one with sigma 1 gives 2.1; beyond 3 the top 0.1% lie far out, so a threshold between
 # q99 and q999 moves a lot for a small change in the share of connections flagged.
@@ -38,7 +49,9 @@ class HintKind(StrEnum):
     OVERFITTING = "overfitting"
     NO_CONVERGENCE = "no_convergence"
     FEW_CONNECTIONS = "few_connections"
+    SMALL_VALIDATION_SET = "small_validation_set"
     HEAVY_TAIL = "heavy_tail"
+    MISSING_LOSS = "missing_loss"
 
 
 class Severity(StrEnum):
@@ -99,13 +112,47 @@ def _change(before: float, after: float) -> str:
     return f"{after / before - 1:+.1%}" if before else "from 0"
 
 
+def _known(*losses: float) -> bool:
+    """Whether every loss is a number: a loss the server sent as null reads as NaN (see the models).
+
+    The curve checks compare losses at given epochs; where one is missing they say nothing rather than
+    rely on a comparison with NaN, and `_missing_losses` names the gap instead.
+    """
+    return all(math.isfinite(loss) for loss in losses)
+
+
+def _epochs_text(epochs: Sequence[int]) -> str:
+    numbers = [str(epoch) for epoch in epochs]
+    if len(numbers) == 1:
+        return f"epoch {numbers[0]}"
+    return f"epochs {', '.join(numbers[:-1])} and {numbers[-1]}"
+
+
+def _missing_losses(training: list[float], validation: list[float]) -> QualityHint | None:
+    gaps = [
+        f"the {split} split at {_epochs_text(missing)}"
+        for split, losses in (("training", training), ("validation", validation))
+        if (missing := [epoch for epoch, loss in enumerate(losses, start=1) if not _known(loss)])
+    ]
+    if not gaps:
+        return None
+    message = (
+        f"The server sent no usable loss (null or not a number) for {' and for '.join(gaps)}: the curves "
+        "have gaps there, and the checks of the curves skip those epochs."
+    )
+    return QualityHint(HintKind.MISSING_LOSS, Severity.WARNING, message)
+
+
 def _overfitting(training: list[float], validation: list[float]) -> QualityHint | None:
     if min(len(training), len(validation)) <= OVERFIT_WINDOW:
         return None
     val_from, val_to = validation[-OVERFIT_WINDOW - 1], validation[-1]
     train_from, train_to = training[-OVERFIT_WINDOW - 1], training[-1]
+    if not _known(val_from, val_to, train_from, train_to):
+        return None
     if val_to > val_from * (1 + OVERFIT_MIN_RISE) and train_to < train_from:
-        best = int(np.argmin(validation))
+        # nanargmin: numpy's argmin would pick a missing epoch as the best one.
+        best = int(np.nanargmin(validation))
         message = (
             f"Possible overfitting: over the last {OVERFIT_WINDOW} epochs the validation loss rose from "
             f"{val_from:.4g} at epoch {len(validation) - OVERFIT_WINDOW} to {val_to:.4g} at epoch "
@@ -119,7 +166,11 @@ def _overfitting(training: list[float], validation: list[float]) -> QualityHint 
 
 def _no_convergence(training: list[float], validation: list[float]) -> list[QualityHint]:
     hints = []
-    if len(training) >= 2 and training[-1] > training[0] * (1 - MIN_IMPROVEMENT):
+    if (
+        len(training) >= 2
+        and _known(training[0], training[-1])
+        and training[-1] > training[0] * (1 - MIN_IMPROVEMENT)
+    ):
         message = (
             f"The training loss did not clearly fall: {training[0]:.4g} at epoch 1, {training[-1]:.4g} at "
             f"epoch {len(training)} ({_change(training[0], training[-1])}; expected at least "
@@ -128,7 +179,7 @@ def _no_convergence(training: list[float], validation: list[float]) -> list[Qual
         hints.append(QualityHint(HintKind.NO_CONVERGENCE, Severity.WARNING, message))
     if len(validation) > STEEP_WINDOW:
         before, last = validation[-STEEP_WINDOW - 1], validation[-1]
-        if last < before * (1 - STEEP_DROP):
+        if _known(before, last) and last < before * (1 - STEEP_DROP):
             message = (
                 f"The validation loss was still falling steeply at the end: from {before:.4g} to {last:.4g} "
                 f"({_change(before, last)}) over the last {STEEP_WINDOW} epochs. "
@@ -138,29 +189,62 @@ def _no_convergence(training: list[float], validation: list[float]) -> list[Qual
     return hints
 
 
+def _few_connections(result: TrainingResult, min_connections: int) -> QualityHint | None:
+    enough = FEW_CONNECTIONS_FACTOR * min_connections
+    if result.num_connections is None or result.num_connections >= enough:
+        return None
+    message = (
+        f"The model was trained on {result.num_connections:,} connections, fewer than {enough:,} "
+        f"({FEW_CONNECTIONS_FACTOR}× the engine's minimum of {min_connections:,}): it has seen too little "
+        "to tell usual from unusual reliably."
+    )
+    return QualityHint(HintKind.FEW_CONNECTIONS, Severity.WARNING, message)
+
+
+def _small_validation_set(result: TrainingResult) -> QualityHint | None:
+    histogram = result.validation_dataset_histogram
+    if histogram is None or not histogram.hist or not _known(*histogram.hist):
+        return None  # no size to judge: a histogram with a missing count is refused where it is drawn
+    validation = sum(histogram.hist)
+    if not 0 < validation < Q999_MIN_VALIDATION:
+        return None
+    q999 = f" ({result.quantile_999:.4g})" if result.quantile_999 is not None else ""
+    message = (
+        f"The validation set holds {validation:,.0f} connections (the histogram's total), fewer than "
+        f"{Q999_MIN_VALIDATION:,}: not even one of them is expected above q999{q999}, so q999 is little "
+        "more than the largest loss seen. A threshold near q99 or below rests on more connections."
+    )
+    return QualityHint(HintKind.SMALL_VALIDATION_SET, Severity.WARNING, message)
+
+
 def quality_hints(result: TrainingResult, *, min_connections: int = MIN_CONNECTIONS) -> list[QualityHint]:
     """What looks wrong about a training result, most serious first; empty when nothing does.
 
     A failed run gives one error hint with its error; a run still training (or in a state this client
-    does not know) one info hint, since its numbers are not final.
+    does not know, or without a status) one info hint, since its numbers are not final. `min_connections`
+    is the engine's minimum for a training; the connections hint fires below `FEW_CONNECTIONS_FACTOR`
+    times it.
     """
     if result.status == TrainingStatus.FAILURE:
         cause = ": ".join(part for part in (result.error_code, result.error_details) if part)
         message = f"The training failed ({cause})." if cause else "The training failed; no error was given."
         return [QualityHint(HintKind.FAILED, Severity.ERROR, message)]
+    if result.status == MISSING_STATUS:
+        message = (
+            f"The server gave no status for this run (read as {MISSING_STATUS}): hints come once it reports "
+            "SUCCESS."
+        )
+        return [QualityHint(HintKind.NOT_FINISHED, Severity.INFO, message)]
     if result.status != TrainingStatus.SUCCESS:
         status = getattr(result.status, "value", result.status)
         message = f"The training is not finished (status {status}): hints come once it succeeds."
         return [QualityHint(HintKind.NOT_FINISHED, Severity.INFO, message)]
     training, validation = result.training_dataset_loss, result.validation_dataset_loss
-    hints = [hint for hint in [_overfitting(training, validation)] if hint]
+    hints = [hint for hint in [_missing_losses(training, validation), _overfitting(training, validation)]
+             if hint]
     hints += _no_convergence(training, validation)
-    if result.num_connections is not None and result.num_connections < min_connections:
-        message = (
-            f"The model was trained on {result.num_connections:,} connections, fewer than "
-            f"{min_connections:,}: it has seen too little to tell usual from unusual reliably."
-        )
-        hints.append(QualityHint(HintKind.FEW_CONNECTIONS, Severity.WARNING, message))
+    hints += [hint for hint in [_few_connections(result, min_connections), _small_validation_set(result)]
+              if hint]
     if result.quantile_99 and result.quantile_999 is not None:
         ratio = result.quantile_999 / result.quantile_99
         if ratio > HEAVY_TAIL_RATIO:

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from ueba_api.models import DatasetList, Histogram, TrainingResult
+from ueba_api.models import MISSING_STATUS, DatasetList, Histogram, TrainingResult
 from ueba_api.quality import (
+    FEW_CONNECTIONS_FACTOR,
     HEAVY_TAIL_RATIO,
+    MIN_CONNECTIONS,
+    Q999_MIN_VALIDATION,
     HintKind,
     QualityHint,
     Severity,
@@ -160,14 +165,59 @@ def test_no_convergence_when_the_validation_loss_still_drops_steeply_at_the_end(
     assert "from 0.025 to 0.019 (-24.0%) over the last 3 epochs" in hint.message
 
 
-def test_too_few_connections_names_the_count_and_the_minimum() -> None:
-    [hint] = quality_hints(_result(HEALTHY_TRAINING, HEALTHY_VALIDATION, num_connections=4200))
-    assert (hint.kind, hint.severity) == (HintKind.FEW_CONNECTIONS, Severity.WARNING)
-    assert "trained on 4,200 connections, fewer than 5,000" in hint.message
+def _small_run(connections: int, validation_share: float) -> TrainingResult:
+    """A SUCCESS run as the engine reports it: its validation histogram holds its validation split."""
+    validation = round(connections * validation_share)
+    losses = np.random.default_rng(7).lognormal(mean=-3.4, sigma=0.55, size=validation)
+    counts, edges = np.histogram(losses, bins=50)
+    histogram = Histogram(hist=counts.tolist(), bin_edges=edges.tolist())
+    return _result(HEALTHY_TRAINING, HEALTHY_VALIDATION, num_connections=connections,
+                   validation_dataset_histogram=histogram)
 
-    result = _result(HEALTHY_TRAINING, HEALTHY_VALIDATION, num_connections=20_000)
-    assert quality_hints(result) == []
-    assert kinds(quality_hints(result, min_connections=25_000)) == [HintKind.FEW_CONNECTIONS]
+
+def test_the_connections_hint_fires_on_a_successful_run_above_the_engine_minimum() -> None:
+    # 8,000 connections trains (the engine wants 5,000) but is below twice that; 20% validation is 1,600.
+    [hint] = quality_hints(_small_run(8000, 0.2))
+
+    assert (hint.kind, hint.severity) == (HintKind.FEW_CONNECTIONS, Severity.WARNING)
+    assert hint.message == (
+        "The model was trained on 8,000 connections, fewer than 10,000 (2× the engine's minimum of 5,000): "
+        "it has seen too little to tell usual from unusual reliably."
+    )
+    assert FEW_CONNECTIONS_FACTOR * MIN_CONNECTIONS == 10_000
+
+
+def test_the_connections_hint_is_relative_to_the_given_minimum() -> None:
+    assert quality_hints(_small_run(10_000, 0.2)) == []
+    assert quality_hints(_small_run(20_000, 0.2)) == []
+    [hint] = quality_hints(_small_run(20_000, 0.2), min_connections=12_000)
+    assert "fewer than 24,000 (2× the engine's minimum of 12,000)" in hint.message
+
+
+def test_a_validation_set_too_small_for_q999_is_named_with_its_size() -> None:
+    # An engine that validates on 10% of 6,000 connections: 600 validation connections, so fewer than one
+    # is expected beyond q999.
+    hints = quality_hints(_small_run(6000, 0.1))
+
+    assert kinds(hints) == [HintKind.FEW_CONNECTIONS, HintKind.SMALL_VALIDATION_SET]
+    small = hints[1]
+    assert small.severity == Severity.WARNING
+    assert small.message == (
+        "The validation set holds 600 connections (the histogram's total), fewer than 1,000: not even one "
+        "of them is expected above q999 (0.2), so q999 is little more than the largest loss seen. A "
+        "threshold near q99 or below rests on more connections."
+    )
+    assert Q999_MIN_VALIDATION == 1000
+
+
+def test_a_validation_set_of_a_thousand_is_enough_and_a_missing_histogram_says_nothing() -> None:
+    assert quality_hints(_small_run(50_000, 0.02)) == []
+    assert HintKind.SMALL_VALIDATION_SET in kinds(quality_hints(_small_run(50_000, 0.0198)))
+    without_histogram = _result(HEALTHY_TRAINING, HEALTHY_VALIDATION, validation_dataset_histogram=None)
+    assert quality_hints(without_histogram) == []
+    unreadable = Histogram(hist=[400.0, math.nan, 3.0], bin_edges=[0.0, 0.1, 0.2, 0.3])
+    assert quality_hints(_result(HEALTHY_TRAINING, HEALTHY_VALIDATION,
+                                 validation_dataset_histogram=unreadable)) == []
 
 
 def test_a_heavy_tail_is_q999_far_above_q99() -> None:
@@ -182,7 +232,7 @@ def test_a_heavy_tail_is_q999_far_above_q99() -> None:
 
 def test_hints_come_most_serious_first() -> None:
     flat = [0.10, 0.098, 0.097, 0.096, 0.095, 0.095]
-    hints = quality_hints(_result(flat, flat, num_connections=1000, quantile_99=0.1, quantile_999=0.5))
+    hints = quality_hints(_result(flat, flat, num_connections=6000, quantile_99=0.1, quantile_999=0.5))
 
     assert kinds(hints) == [HintKind.NO_CONVERGENCE, HintKind.FEW_CONNECTIONS, HintKind.HEAVY_TAIL]
 
@@ -207,6 +257,51 @@ def test_a_run_not_finished_gets_one_info_hint(status: str) -> None:
 
     assert (hint.kind, hint.severity) == (HintKind.NOT_FINISHED, Severity.INFO)
     assert hint.message == f"The training is not finished (status {status}): hints come once it succeeds."
+
+
+def test_a_run_without_status_is_not_judged() -> None:
+    [hint] = quality_hints(TrainingResult.model_validate({"num_connections": 6000}))
+
+    assert hint.kind == HintKind.NOT_FINISHED
+    assert hint.message == (
+        f"The server gave no status for this run (read as {MISSING_STATUS}): hints come once it reports "
+        "SUCCESS."
+    )
+
+
+NAN = math.nan
+
+
+def test_missing_losses_are_named_by_epoch_and_kept_out_of_the_messages() -> None:
+    training = [*HEALTHY_TRAINING[:8], NAN, *HEALTHY_TRAINING[9:]]
+    # The overfitting of the test above, with epochs 2 and 8 of the validation loss missing: a NaN must
+    # not pass for the best validation loss (numpy's argmin would pick it).
+    validation = [0.21, NAN, *HEALTHY_VALIDATION[2:6], 0.030, NAN, 0.032, 0.033, 0.034, 0.036]
+    hints = quality_hints(_result(training, validation))
+
+    assert kinds(hints) == [HintKind.MISSING_LOSS, HintKind.OVERFITTING]
+    assert hints[0].severity == Severity.WARNING
+    assert hints[0].message == (
+        "The server sent no usable loss (null or not a number) for the training split at epoch 9 and for the "
+        "validation split at epochs 2 and 8: the curves have gaps there, and the checks of the curves skip "
+        "those epochs."
+    )
+    assert hints[1].message.startswith("Possible overfitting: over the last 5 epochs the validation loss "
+                                       "rose from 0.03 at epoch 7 to 0.036 at epoch 12")
+    assert hints[1].message.endswith("The best validation loss was 0.03 at epoch 7.")
+
+
+@pytest.mark.parametrize(
+    "curves",
+    [([*HEALTHY_TRAINING[:-1], NAN], HEALTHY_VALIDATION), ([NAN, *HEALTHY_TRAINING[1:]], HEALTHY_VALIDATION),
+     (HEALTHY_TRAINING, [*HEALTHY_VALIDATION[:-1], NAN]), (HEALTHY_TRAINING, [NAN] * 12)],
+    ids=["last training", "first training", "last validation", "all validation"],
+)
+def test_a_check_whose_epochs_are_missing_is_skipped(curves: tuple[list[float], list[float]]) -> None:
+    [hint] = quality_hints(_result(*curves))
+
+    assert hint.kind == HintKind.MISSING_LOSS
+    assert "nan" not in hint.message.lower()
 
 
 def test_a_result_without_curves_or_statistics_gets_no_hints() -> None:
