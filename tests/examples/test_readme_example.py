@@ -42,16 +42,20 @@ def test_the_readme_client_example_runs_and_prints_its_table(capsys: pytest.Capt
     header, row = printed.splitlines()  # the table, and no quality hint after it
     claimed_header, claimed_row = claimed.splitlines()
     assert header.split() == claimed_header.split()
-    # Every cell as claimed; q99 comes out of a training, so only close to the README's value.
+    # Every cell as claimed but q99: the generated history ends on the day the test runs, so its weekends
+    # and holidays, and with them the trained q99, move from day to day. The q99 printed must be the
+    # one the server reported for the run.
     *cells, q99 = row.split()
-    *claimed_cells, claimed_q99 = claimed_row.split()
+    *claimed_cells, _example_q99 = claimed_row.split()
     assert cells == claimed_cells == ["All", "connections", "#1", "SUCCESS", "20000", "3"]
-    assert float(q99) == pytest.approx(float(claimed_q99), rel=0.05)
 
     history = namespace["history"]
     assert history[["status", "num_connections", "epochs"]].to_dict("records") == [  # type: ignore[index]
         {"status": "SUCCESS", "num_connections": 20_000, "epochs": 3}
     ]
+    reported_q99 = namespace["datasets"].items[0].latest_result.quantile_99  # type: ignore[attr-defined]
+    assert reported_q99 > 0
+    assert float(q99) == pytest.approx(reported_q99, rel=1e-5)  # as printed: six significant digits
     # It cleaned up after itself: the server stopped and its temporary folder is gone.
     server = namespace["server"]
     assert server.process.poll() is not None  # type: ignore[attr-defined]
