@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import session
+from pages import session, widgets
 
 
 def run() -> None:
@@ -29,6 +29,10 @@ def run() -> None:
             ],
         }
     )
+    if session.entered_page(page.url_path):
+        # Leaving a page while its dialog is open fires no on_dismiss: without this, the dialog would
+        # reopen on return, for whatever is selected then.
+        widgets.close_confirmation()
     session.server_badge()
     session.show_notices()
     page.run()

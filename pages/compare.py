@@ -53,7 +53,8 @@ for side, column, default in zip(SIDES, st.columns(2, gap="large"), defaults, st
 if picked[0] == picked[1]:
     st.warning("Run A and run B are the same run: pick two different runs to compare.",
                icon=":material/info:")
-chosen = [runs[index] for index in picked]
+# Charts label the runs by side (as the statistics' columns do), so a shortened legend still tells them apart.
+chosen = review.side_labelled([runs[index] for index in picked], SIDES)
 
 st.subheader("Statistics")
 st.caption("Per-connection validation loss statistics are what an anomaly threshold is derived from.")

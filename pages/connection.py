@@ -49,7 +49,7 @@ def connect() -> None:
     """Switch to the typed PrivX once it answers, and empty the secret fields: they are never shown again."""
     try:
         settings = typed_settings()
-        with UebaClient.from_settings(settings) as client:
+        with UebaClient.from_settings(session.interactive(settings)) as client:
             client.get_status()
     except session.SettingsProblem as problem:
         st.session_state[OUTCOME] = ("error", str(problem))
@@ -137,7 +137,7 @@ if test_clicked:
     except session.SettingsProblem as problem:
         st.error(str(problem), icon=":material/error:")
     else:
-        with UebaClient.from_settings(settings) as client:
+        with UebaClient.from_settings(session.interactive(settings)) as client:
             try:
                 show_status(client)
             except UebaError as error:

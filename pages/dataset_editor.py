@@ -11,18 +11,19 @@ from ueba_api.errors import NotFoundError, UebaError
 from ueba_api.models import Dataset, TimeRange, as_utc
 from ueba_api.periods import (
     ProblemKind,
+    blocking_problems,
+    can_merge,
     check_periods,
     check_range,
     describe_time,
     merge_overlapping,
     periods_from_frame,
+    usable_periods,
 )
 
 MIN_TRAINING_CONNECTIONS = 5_000
 PRESET_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 180 days": 180}
 NEW_DATASET_DAYS = 90
-# Problems that make a period unusable; the others (outside the range, overlaps) are warnings.
-BLOCKING_KINDS = {ProblemKind.MISSING, ProblemKind.UNREADABLE, ProblemKind.ORDER}
 
 client = session.get_client()
 dataset_id = session.dataset_id_from_query()
@@ -138,17 +139,20 @@ with periods_column:
     edited = periods_editor.show()
     periods, _ = periods_from_frame(edited)
     # Usable for counting and shading even while other rows still have problems.
-    usable_periods = [period for period in periods if period.start < period.end]
+    usable = usable_periods(periods)
     problems = check_periods(start, end, edited)
-    blocking = range_problems + [problem for problem in problems if problem.kind in BLOCKING_KINDS]
+    blocking = range_problems + blocking_problems(problems)
     for problem in problems:
-        if problem.kind in BLOCKING_KINDS:
+        if problem.blocking:
             st.error(problem.message, icon=":material/error:")
         else:
             st.warning(problem.message, icon=":material/warning:")
     if any(problem.kind == ProblemKind.OVERLAP for problem in problems):
+        mergeable = can_merge(problems)
         st.button("Merge overlapping periods", key=f"{prefix}.merge", icon=":material/join:",
-                  on_click=periods_editor.replace, args=(merge_overlapping(usable_periods),))
+                  on_click=periods_editor.replace, args=(merge_overlapping(usable),), disabled=not mergeable,
+                  help=None if mergeable else "Complete or delete the periods marked in red first: a merge "
+                                              "keeps only complete periods, so it would drop them.")
 
 with size_column:
     st.subheader("Training data")
@@ -156,7 +160,7 @@ with size_column:
         st.caption("Fix the range to see how many connections it holds.")
     else:
         with session.api_call("count the connections"):
-            count = session.count_connections(client, TimeRange(start=start, end=end, exclude=usable_periods))
+            count = session.count_connections(client, TimeRange(start=start, end=end, exclude=usable))
             in_range = session.count_connections(client, TimeRange(start=start, end=end))
             st.metric("Connections for training", f"{count:,}", delta=f"-{in_range - count:,} excluded",
                       delta_color="off", delta_arrow="off",
@@ -171,7 +175,7 @@ if not range_problems and start and end:
     st.subheader("Connections per day")
     with session.api_call("count the connections per day"):
         daily = session.connections_per_day(client, start, end)
-        st.altair_chart(coverage_timeline(daily, usable_periods, as_utc(start), as_utc(end)), width="stretch")
+        st.altair_chart(coverage_timeline(daily, usable, as_utc(start), as_utc(end)), width="stretch")
         st.caption(f"From {describe_time(start)} to {describe_time(end)}; excluded periods shaded.")
 
 # Description and saving

@@ -1,14 +1,23 @@
-"""Datasets: every dataset at a glance; select one to act on it."""
+"""Datasets: every dataset at a glance; select one to act on it.
+
+While a dataset trains, the list refreshes itself every few seconds and says when the training ended.
+"""
+
+import time
 
 import streamlit as st
 
 from pages import session
 from pages.widgets import confirm_button, counted, status_badge
+from ueba_api import review
+from ueba_api.client import UebaClient
+from ueba_api.errors import UebaError
 from ueba_api.frames import datasets_table
 from ueba_api.models import Dataset, TrainingStatus
 from ueba_api.periods import describe_time
 from ueba_api.review import MISSING
 
+POLL_SECONDS = 3
 # Bumped to clear the table's selection once the selected dataset is gone.
 TABLE_VERSION = "datasets.table_version"
 
@@ -24,56 +33,49 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     if st.button("New dataset", key="datasets.new", type="primary", icon=":material/add:"):
         st.switch_page(session.EDITOR_PAGE)
 
-with session.api_call("load the datasets") as call:
-    datasets = client.list_datasets().items
-    counts = {item.id: session.count_connections(client, item.time_range_settings) for item in datasets}
-if not call.ok:
-    st.stop()
-if not datasets:
-    st.info("No datasets yet. A dataset says which connections a model learns from: "
-            "create one with **New dataset**.", icon=":material/info:")
-    st.stop()
-
-table = datasets_table(datasets, counts)
-table["active"] = table["active"].map({True: "● active", False: ""})
-table["comment"] = table["comment"].fillna("(no comment)")
-selection = st.dataframe(
-    table,
-    key=f"datasets.table.{st.session_state.setdefault(TABLE_VERSION, 0)}",
-    on_select="rerun",
-    selection_mode="single-row",
-    hide_index=True,
-    placeholder=MISSING,
-    column_order=["comment", "active", "start", "end", "exclusions", "connections", "last_training",
-                  "latest_status", "runs"],
-    column_config={
-        "comment": st.column_config.TextColumn("Comment", width=170),
-        "active": st.column_config.TextColumn("Active", help="The dataset inference runs on", width=70),
-        "start": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm", width=118),
-        "end": st.column_config.DatetimeColumn("End (UTC)", format="YYYY-MM-DD HH:mm", width=118),
-        "exclusions": st.column_config.NumberColumn("Exclusions", help="Excluded periods", width=80),
-        "connections": st.column_config.NumberColumn("Connections", format="localized", width=90,
-                                                     help="Connections in the range minus the exclusions"),
-        "last_training": st.column_config.DatetimeColumn("Last training", format="distance", width=118,
-                                                         help="The latest successful training"),
-        "latest_status": st.column_config.TextColumn("Latest status", width=90),
-        "runs": st.column_config.NumberColumn("Runs", help="Trainings in the history", width=50),
-    },
-)
-st.caption("Select a row to open that dataset.")
-if not selection.selection.rows or selection.selection.rows[0] >= len(datasets):
-    st.stop()
-
-dataset: Dataset = datasets[selection.selection.rows[0]]
-name = dataset.comment or "(no comment)"
-latest = dataset.latest_result
-latest_status = getattr(latest.status, "value", latest.status) if latest else None
-time_range = dataset.time_range_settings
 
 
+TABLE_COLUMNS = ["comment", "active", "start", "end", "exclusions", "connections", "last_training",
+                 "latest_status", "runs"]
+TABLE_CONFIG = {
+    "comment": st.column_config.TextColumn("Comment", width=170),
+    "active": st.column_config.TextColumn("Active", help="The dataset inference runs on", width=70),
+    "start": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm", width=118),
+    "end": st.column_config.DatetimeColumn("End (UTC)", format="YYYY-MM-DD HH:mm", width=118),
+    "exclusions": st.column_config.NumberColumn("Exclusions", help="Excluded periods", width=80),
+    "connections": st.column_config.NumberColumn("Connections", format="localized", width=90,
+                                                 help="Connections in the range minus the exclusions"),
+    "last_training": st.column_config.DatetimeColumn("Last training", format="distance", width=118,
+                                                     help="The latest successful training"),
+    "latest_status": st.column_config.TextColumn("Latest status", width=90),
+    "runs": st.column_config.NumberColumn("Runs", help="Trainings in the history", width=50),
+}
 
-def duplicate() -> None:
-    copy = Dataset(time_range_settings=time_range, comment=f"{name} (copy)")
+
+def pick_from_table(datasets: list[Dataset], counts: dict[str, int]) -> Dataset | None:
+    """The datasets table; the dataset of the selected row, if any."""
+    table = datasets_table(datasets, counts)
+    table["active"] = table["active"].map({True: "● active", False: ""})
+    table["comment"] = table["comment"].fillna("(no comment)")
+    selection = st.dataframe(
+        table,
+        key=f"datasets.table.{st.session_state.setdefault(TABLE_VERSION, 0)}",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        placeholder=MISSING,
+        column_order=TABLE_COLUMNS,
+        column_config=TABLE_CONFIG,
+    )
+    st.caption("Select a row to open that dataset.")
+    rows = selection.selection.rows
+    return datasets[rows[0]] if rows and rows[0] < len(datasets) else None
+
+
+def duplicate(client: UebaClient, dataset: Dataset, name: str) -> None:
+    # The same definition under a new id: everything a client may set, the comment marked as a copy.
+    copy = Dataset(time_range_settings=dataset.time_range_settings, comment=f"{name} (copy)",
+                   use_for_inference_once_trained=dataset.use_for_inference_once_trained)
     with session.api_call("duplicate the dataset") as outcome:
         new_id = client.create_dataset(copy)
     if outcome.ok:
@@ -81,7 +83,7 @@ def duplicate() -> None:
         session.open_dataset(new_id)
 
 
-def delete() -> bool:
+def delete(client: UebaClient, dataset: Dataset, name: str) -> bool:
     deleted = session.perform("delete the dataset", lambda: client.delete_dataset(dataset.id),
                               f"Deleted “{name}”.")
     if deleted:
@@ -89,57 +91,110 @@ def delete() -> bool:
     return deleted
 
 
-def activate() -> bool:
+def activate(client: UebaClient, dataset: Dataset, name: str) -> bool:
     return session.perform("activate the dataset", lambda: client.start_analyzing(dataset.id),
                            f"“{name}” is now the active dataset: new connections are analyzed with its "
                            "model.")
 
 
-def deactivate() -> bool:
+def deactivate(client: UebaClient) -> bool:
     return session.perform("deactivate the dataset", client.stop_analyzing,
                            "Analyzing stopped: no dataset is active.")
 
 
-with st.container(border=True):
-    with st.container(horizontal=True, vertical_alignment="center"):
-        st.subheader(name, width="content")
-        if dataset.is_active:
-            st.badge("active", icon=":material/bolt:", color="green")
-        status_badge(latest_status)
-    start_text = describe_time(time_range.start) if time_range.start else "the first connection"
-    end_text = describe_time(time_range.end) if time_range.end else "the latest connection"
-    st.caption(f"From {start_text} to {end_text}, {counted(len(time_range.exclude), 'excluded period')}, "
-               f"{counts.get(dataset.id, 0):,} connections · id `{dataset.id}`")
+def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> None:
+    """The selected dataset: what it is, and what can be done with it."""
+    name = dataset.comment or "(no comment)"
+    latest = dataset.latest_result
+    time_range = dataset.time_range_settings
 
-    with st.container(horizontal=True):
-        if st.button("Open", key="datasets.open", type="primary", icon=":material/edit_calendar:"):
-            session.open_dataset(dataset.id)
-        if st.button("Training review", key="datasets.training", icon=":material/monitoring:"):
-            session.open_dataset(dataset.id, session.TRAINING_PAGE)
-        if st.button("Duplicate", key="datasets.duplicate", icon=":material/content_copy:"):
-            duplicate()
+    def key(action: str) -> str:
+        """Confirmations are keyed to the dataset they were raised for: one left open never asks about
+        another dataset."""
+        return f"datasets.{action}.{dataset.id}"
+
+    with st.container(border=True):
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.subheader(name, width="content")
+            if dataset.is_active:
+                st.badge("active", icon=":material/bolt:", color="green")
+            status_badge(review.status_text(latest) if latest else None)
+        start_text = describe_time(time_range.start) if time_range.start else "the first connection"
+        end_text = describe_time(time_range.end) if time_range.end else "the latest connection"
+        st.caption(f"From {start_text} to {end_text}, {counted(len(time_range.exclude), 'excluded period')}, "
+                   f"{connections:,} connections · id `{dataset.id}`")
+
+        with st.container(horizontal=True):
+            if st.button("Open", key="datasets.open", type="primary", icon=":material/edit_calendar:"):
+                session.open_dataset(dataset.id)
+            if st.button("Training review", key="datasets.training", icon=":material/monitoring:"):
+                session.open_dataset(dataset.id, session.TRAINING_PAGE)
+            if st.button("Duplicate", key="datasets.duplicate", icon=":material/content_copy:"):
+                duplicate(client, dataset, name)
+            if dataset.is_active:
+                confirm_button(
+                    "Deactivate", key=key("deactivate"), icon=":material/pause_circle:",
+                    title="Stop analyzing?",
+                    message=f"“{name}” is the active dataset. Deactivating it **stops analyzing new "
+                            "connections**: no anomalies are flagged until a dataset is activated again.",
+                    confirm_label="Deactivate", on_confirm=lambda: deactivate(client))
+            else:
+                trained = any(result.status == TrainingStatus.SUCCESS for result in dataset.training_results)
+                confirm_button(
+                    "Activate", key=key("activate"), icon=":material/play_circle:", disabled=not trained,
+                    help=None if trained else "Only a dataset with a successful training can be activated.",
+                    title="Start analyzing with this dataset?",
+                    message=f"New connections will be analyzed with the model of “{name}”, replacing the "
+                            "active dataset's model, if any.",
+                    confirm_label="Activate", on_confirm=lambda: activate(client, dataset, name))
+            active = dataset.is_active
+            confirm_button(
+                "Delete", key=key("delete"), icon=":material/delete:", disabled=active,
+                help="The active dataset cannot be deleted: deactivate it first." if active else None,
+                title="Delete this dataset?",
+                message=f"“{name}”, its training history ({counted(len(dataset.training_results), 'run')}) "
+                        "and its model weights will be deleted. This cannot be undone.",
+                confirm_label="Delete", on_confirm=lambda: delete(client, dataset, name))
         if dataset.is_active:
-            confirm_button(
-                "Deactivate", key="datasets.deactivate", icon=":material/pause_circle:",
-                title="Stop analyzing?",
-                message=f"“{name}” is the active dataset. Deactivating it **stops analyzing new "
-                        "connections**: no anomalies are flagged until a dataset is activated again.",
-                confirm_label="Deactivate", on_confirm=deactivate)
-        else:
-            trained = any(result.status == TrainingStatus.SUCCESS for result in dataset.training_results)
-            confirm_button(
-                "Activate", key="datasets.activate", icon=":material/play_circle:", disabled=not trained,
-                help=None if trained else "Only a dataset with a successful training can be activated.",
-                title="Start analyzing with this dataset?",
-                message=f"New connections will be analyzed with the model of “{name}”, replacing the "
-                        "active dataset's model, if any.",
-                confirm_label="Activate", on_confirm=activate)
-        confirm_button(
-            "Delete", key="datasets.delete", icon=":material/delete:", disabled=dataset.is_active,
-            help="The active dataset cannot be deleted: deactivate it first." if dataset.is_active else None,
-            title="Delete this dataset?",
-            message=f"“{name}”, its training history ({counted(len(dataset.training_results), 'run')}) "
-                    "and its model weights will be deleted. This cannot be undone.",
-            confirm_label="Delete", on_confirm=delete)
-    if dataset.is_active:
-        st.caption("The active dataset cannot be deleted or changed: deactivate it first.")
+            st.caption("The active dataset cannot be deleted or changed: deactivate it first.")
+
+
+def datasets_view(client: UebaClient) -> list[Dataset] | None:
+    """The table and the selected dataset; the datasets shown (None if they could not be loaded)."""
+    with session.api_call("load the datasets") as call:
+        datasets = client.list_datasets().items
+        counts = {item.id: session.count_connections(client, item.time_range_settings) for item in datasets}
+    if not call.ok:
+        return None
+    session.follow_trainings(datasets, complete=True)  # announces the trainings that ended
+    if not datasets:
+        st.info("No datasets yet. A dataset says which connections a model learns from: "
+                "create one with **New dataset**.", icon=":material/info:")
+        return datasets
+    dataset = pick_from_table(datasets, counts)
+    if dataset is not None:
+        dataset_panel(client, dataset, counts.get(dataset.id, 0))
+    return datasets
+
+
+def watch_trainings(client: UebaClient, shown: review.RunsSnapshot, drawn_at: float) -> None:
+    """Polled while a dataset trains: once the datasets' runs differ from those shown, the whole page runs
+    again, which draws them and announces what ended (and stops polling once nothing trains).
+
+    Only this fragment reruns on the timer, and it draws nothing: the table and a dialog open on it stay
+    as they are until something changed. Its first call, in the page's own run, has nothing new to see.
+    """
+    if time.monotonic() - drawn_at < POLL_SECONDS / 2:
+        return
+    try:
+        now = review.runs_snapshot(client.list_datasets().items)
+    except UebaError:
+        return  # the next poll asks again; the page's own run shows what is wrong
+    if now != shown:
+        st.rerun(scope="app")
+
+
+shown = datasets_view(client)
+if shown and any(review.is_training(dataset) for dataset in shown):
+    snapshot = review.runs_snapshot(shown)
+    st.fragment(run_every=POLL_SECONDS)(watch_trainings)(client, snapshot, time.monotonic())

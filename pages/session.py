@@ -9,7 +9,11 @@ Where the settings come from, first match wins:
 The embedded server keeps its data in `$UEBA_NOTEBOOK_DATA_DIR` (default
 `$XDG_DATA_HOME/ueba-notebook/server`, i.e. `~/.local/share/ueba-notebook/server`);
 `UEBA_NOTEBOOK_CONNECTIONS`, `UEBA_NOTEBOOK_EPOCHS` and `UEBA_NOTEBOOK_SEED` size its generated
-connection history and its trainings (small values make a quick demo or test).
+connection history and its trainings (small values make a quick demo or test). Should its process end
+(a crash, a kill), the next run starts it again on the same data.
+
+The app's clients give up on connecting sooner than a notebook's (`interactive`), as someone is waiting
+on every call; settings that name a `connect_timeout` or `max_retries` keep theirs.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import atexit
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,10 +37,10 @@ from pydantic import SecretStr, ValidationError
 from streamlit.errors import StreamlitDuplicateElementKey, StreamlitSecretNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
 
-from ueba_api import coverage
+from ueba_api import coverage, review
 from ueba_api.client import UebaClient
 from ueba_api.errors import ApiConnectionError, UebaError
-from ueba_api.models import ServiceStatus, TimeRange
+from ueba_api.models import Dataset, ServiceStatus, TimeRange, TrainingStatus
 from ueba_api.settings import ClientSettings, reveal
 
 if TYPE_CHECKING:
@@ -59,10 +65,24 @@ EMBEDDED_SIZE_VARIABLES = {
 _CHOSEN_SETTINGS = "session.chosen_settings"
 _NOTICES = "session.notices"
 _EMBEDDED_FAILURE = "session.embedded_failure"
+_STATUS_FAILURE = "session.status_failure"
+_CURRENT_PAGE = "session.current_page"
+# dataset id -> the 1-based number of the run this session saw TRAINING (or started), to announce its end.
+_WATCHED_RUNS = "session.watched_runs"
 EMBEDDED = "embedded"
 
 COUNT_CACHE_SECONDS = 300
 STATUS_CACHE_SECONDS = 15
+# How long the sidebar badge shows a failed status before asking again: every click reruns the page, and
+# an unreachable address would otherwise cost the connect timeout once more on each, for the badge alone.
+STATUS_FAILURE_SECONDS = 30
+# Client settings for the app unless the user's own settings name them: a person waits on each call, so
+# an address that drops packets fails after 2 x 5 s instead of the library's 3 x 10 s.
+INTERACTIVE_CONNECT_TIMEOUT = 5.0
+INTERACTIVE_MAX_RETRIES = 1
+# Clients kept at once (one per settings in use: the embedded server, a PrivX or two being tried).
+# An evicted client is closed; a session still on those settings gets a new one on its next run.
+MAX_CLIENTS = 8
 
 
 # Streamlit takes a `pages/` folder beside app.py for a legacy multipage app until st.navigation first
@@ -177,8 +197,9 @@ def use_embedded_server() -> None:
 
 
 def forget_answers() -> None:
-    """Drop cached API answers (and a remembered failed start), so the next run asks again."""
+    """Drop cached API answers (and a remembered failed start or status), so the next run asks again."""
     st.session_state.pop(_EMBEDDED_FAILURE, None)
+    st.session_state.pop(_STATUS_FAILURE, None)
     _cached_status.clear()
     _cached_count.clear()
 
@@ -218,10 +239,43 @@ def _embedded_server(data_dir: str, size_json: str) -> RunningServer:
     from ueba_api.server.launch import start_server  # the server's dependencies load only when used
 
     Path(data_dir).mkdir(parents=True, exist_ok=True)
-    server = start_server(data_dir, demo=True, **json.loads(size_json))
-    # Streamlit releases cached resources only when a cache is cleared, not when the process exits.
-    atexit.register(server.stop)
-    return server
+    return start_server(data_dir, demo=True, **json.loads(size_json))
+
+
+# Held while a dead embedded server is replaced, so two sessions that find it dead start one new server.
+_RESTART_LOCK = threading.Lock()
+
+
+def _running_embedded_server(data_dir: str, size_json: str) -> RunningServer:
+    """The cached embedded server; if its process has ended, a new one on the same data dir, with a notice.
+
+    A cached server whose process died would otherwise stay cached, refusing connections, until the app
+    restarts; Retry clears only cached answers.
+    """
+    server = _embedded_server(data_dir, size_json)
+    if server.process.poll() is None:
+        return server
+    with _RESTART_LOCK:
+        current = _embedded_server(data_dir, size_json)
+        if current is server:  # nobody replaced it meanwhile
+            exit_code = server.process.returncode
+            _client_for.clear(fingerprint(interactive(_server_settings(server))), None)
+            _embedded_server.clear(data_dir, size_json)
+            current = _embedded_server(data_dir, size_json)
+            notify(f"The embedded server had stopped (exit code {exit_code}); it was started again, with the "
+                   "same data.", icon=":material/restart_alt:")
+    return current
+
+
+def _server_settings(server: RunningServer) -> ClientSettings:
+    return ClientSettings(
+        base_url=server.base_url,
+        client_id=server.client_id,
+        client_secret=server.client_secret,
+        oauth_client_id=server.oauth_client_id,
+        oauth_client_secret=server.oauth_client_secret,
+        ca_cert=str(server.ca_cert) if server.ca_cert else None,
+    )
 
 
 def embedded_settings() -> ClientSettings:
@@ -234,18 +288,11 @@ def embedded_settings() -> ClientSettings:
         raise SettingsProblem(failure)
     size = embedded_size()
     try:
-        server = _embedded_server(str(embedded_data_dir()), json.dumps(size, sort_keys=True))
+        server = _running_embedded_server(str(embedded_data_dir()), json.dumps(size, sort_keys=True))
     except (OSError, RuntimeError, TimeoutError) as error:
         st.session_state[_EMBEDDED_FAILURE] = f"The embedded server did not start: {error}"
         raise SettingsProblem(st.session_state[_EMBEDDED_FAILURE]) from None
-    return ClientSettings(
-        base_url=server.base_url,
-        client_id=server.client_id,
-        client_secret=server.client_secret,
-        oauth_client_id=server.oauth_client_id,
-        oauth_client_secret=server.oauth_client_secret,
-        ca_cert=str(server.ca_cert) if server.ca_cert else None,
-    )
+    return _server_settings(server)
 
 
 # The client
@@ -253,7 +300,22 @@ def embedded_settings() -> ClientSettings:
 
 def active_settings() -> ClientSettings:
     target = current_target()
-    return target.settings if target.settings is not None else embedded_settings()
+    settings = target.settings if target.settings is not None else embedded_settings()
+    return interactive(settings)
+
+
+def interactive(settings: ClientSettings) -> ClientSettings:
+    """The settings as the app uses them: where they leave `connect_timeout` or `max_retries` unset,
+    `INTERACTIVE_CONNECT_TIMEOUT` (or the settings' own connect limit, if shorter) and
+    `INTERACTIVE_MAX_RETRIES`."""
+    given = settings.model_fields_set
+    update: dict[str, Any] = {}
+    if "connect_timeout" not in given:
+        own = settings.http_timeout().connect  # None: no limit
+        update["connect_timeout"] = min(INTERACTIVE_CONNECT_TIMEOUT, own or INTERACTIVE_CONNECT_TIMEOUT)
+    if "max_retries" not in given:
+        update["max_retries"] = INTERACTIVE_MAX_RETRIES
+    return settings.model_copy(update=update)
 
 
 def fingerprint(settings: ClientSettings) -> str:
@@ -262,13 +324,23 @@ def fingerprint(settings: ClientSettings) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@st.cache_resource(show_spinner=False, on_release=lambda client: client.close())
+@st.cache_resource(show_spinner=False, max_entries=MAX_CLIENTS, on_release=lambda client: client.close())
 def _client_for(settings_fingerprint: str, _settings: ClientSettings) -> UebaClient:
-    client = UebaClient.from_settings(_settings)
-    # Closed at exit before the embedded server stops (atexit runs last-in first-out): an open
-    # keep-alive connection would hold up the server's graceful shutdown.
-    atexit.register(client.close)
-    return client
+    return UebaClient.from_settings(_settings)
+
+
+def _release_at_exit() -> None:
+    """Streamlit releases cached resources when a cache is cleared, not when the process exits.
+
+    Clients close first: an open keep-alive connection would hold up the embedded server's graceful
+    shutdown. (A server left running would still end by itself once this process is gone.)
+    """
+    _client_for.clear()
+    _embedded_server.clear()
+
+
+# Once per process, however many clients and servers come and go.
+atexit.register(_release_at_exit)
 
 
 def get_client_or_raise() -> UebaClient:
@@ -364,8 +436,27 @@ def _cached_status(settings_fingerprint: str, _client: UebaClient) -> ServiceSta
     return _client.get_status()
 
 
+@dataclass(frozen=True)
+class _RememberedFailure:
+    settings_fingerprint: str
+    until: float
+    """`time.monotonic()` after which the status is asked again."""
+    error: UebaError
+
+
 def server_status(client: UebaClient) -> ServiceStatus:
-    return _cached_status(fingerprint(active_settings()), client)
+    """`/status`, cached; a failure is raised again from memory for `STATUS_FAILURE_SECONDS` (or until
+    Retry), so a server that does not answer costs its timeout once rather than on every rerun."""
+    key = fingerprint(active_settings())
+    remembered = st.session_state.get(_STATUS_FAILURE)
+    if remembered and remembered.settings_fingerprint == key and time.monotonic() < remembered.until:
+        raise remembered.error
+    try:
+        return _cached_status(key, client)
+    except UebaError as error:
+        st.session_state[_STATUS_FAILURE] = _RememberedFailure(key, time.monotonic() + STATUS_FAILURE_SECONDS,
+                                                               error)
+        raise
 
 
 @st.cache_data(ttl=COUNT_CACHE_SECONDS, show_spinner=False)
@@ -425,7 +516,36 @@ def server_badge() -> None:
             st.badge(f"{state}{version}", color=STATE_COLORS.get(state, "gray"), help=status.status_message)
 
 
+# Following trainings
+
+
+def watch_run(dataset_id: str, number: int) -> None:
+    """Announce the end of run `number` (1-based) of a dataset, even if no page sees it training."""
+    st.session_state.setdefault(_WATCHED_RUNS, {})[dataset_id] = number
+
+
+def follow_trainings(datasets: Dataset | Iterable[Dataset], *, complete: bool = False) -> review.FollowUp:
+    """`review.follow_training` on this session's watched runs: toasts each watched run that ended.
+
+    The watch list is shared by the pages, so a run's end is announced once, on whichever page sees it.
+    """
+    follow = review.follow_training(st.session_state.get(_WATCHED_RUNS, {}), datasets, complete=complete)
+    st.session_state[_WATCHED_RUNS] = follow.watched
+    for run in follow.ended:
+        failed = run.result.status == TrainingStatus.FAILURE
+        st.toast(review.finished_message(run.label, run.result),
+                 icon=":material/error:" if failed else ":material/check_circle:")
+    return follow
+
+
 # Navigation
+
+
+def entered_page(page_key: str) -> bool:
+    """Whether this run shows another page than the session's previous run (or is its first)."""
+    previous = st.session_state.get(_CURRENT_PAGE)
+    st.session_state[_CURRENT_PAGE] = page_key
+    return previous != page_key
 
 
 def dataset_id_from_query() -> str | None:

@@ -14,8 +14,6 @@ POLL_SECONDS = 2
 DEFAULT_BINS = 50
 MAX_BINS = 1000
 BINS_KEY = "training.bins"
-# dataset id -> the 1-based number of the run this session saw TRAINING, to announce when it ends.
-WATCHED_KEY = "training.watched"
 ALREADY_RUNNING = "A training is already running for this dataset: wait for it to end, then train again."
 
 LOSS_FORMAT = "%.5g"
@@ -49,7 +47,11 @@ def utc(value) -> str:
 
 
 def pick_dataset(client: UebaClient) -> str:
-    """The dataset of `?dataset=`, or the one picked here (which then goes into the URL)."""
+    """The dataset of `?dataset=`, or the one picked here (which then goes into the URL).
+
+    Without `?dataset=` the picker starts on `review.default_dataset_id`: the active dataset, else the one
+    trained last, else the newest.
+    """
     with session.api_call("load the datasets") as outcome:
         datasets = client.list_datasets().items
     if not outcome.ok:
@@ -63,10 +65,16 @@ def pick_dataset(client: UebaClient) -> str:
     if wanted and wanted not in labels:
         st.error(f"There is no dataset with the id {wanted!r}. Pick one below.", icon=":material/error:")
     ids = list(labels)
+    if wanted in labels:
+        start = wanted
+    elif wanted:
+        start = None  # an unknown id: said above, and the user picks
+    else:
+        start = review.default_dataset_id(datasets)
     chosen = st.selectbox(
         "Dataset",
         ids,
-        index=ids.index(wanted) if wanted in labels else None,
+        index=ids.index(start) if start in labels else None,
         format_func=labels.__getitem__,
         placeholder="Choose a dataset to train and review…",
     )
@@ -104,7 +112,7 @@ def start_training(client: UebaClient, dataset: Dataset, activate: bool) -> bool
         session.show_error(error, "start the training")
         return False
     # Announce the end of the new run, even if it ends before the page sees it training.
-    st.session_state.setdefault(WATCHED_KEY, {})[dataset.id] = len(dataset.training_results) + 1
+    session.watch_run(dataset.id, len(dataset.training_results) + 1)
     session.notify(f"Training started on {count:,} connections.", icon=":material/model_training:")
     return True
 
@@ -153,27 +161,19 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
                    expanded=True):
         st.caption(f"Started {utc(run.result.created)}; refreshed every {POLL_SECONDS} s.")
         if epochs:
-            st.altair_chart(charts.loss_curves(frames.loss_frame([run])), key="training.progress_chart")
+            st.altair_chart(charts.loss_curves(frames.loss_frame(review.numbered([run]))),
+                            key="training.progress_chart")
         else:
             st.caption("Waiting for the first epoch…")
 
 
-def follow_training(client: UebaClient, dataset: Dataset, runs: list[frames.Run]) -> None:
-    """Announce a watched run that ended; poll the one that runs now."""
-    watched: dict[str, int] = st.session_state.setdefault(WATCHED_KEY, {})
-    number = watched.get(dataset.id)
-    if number and len(runs) >= number and runs[number - 1].result.status != TrainingStatus.TRAINING:
-        ended = runs[number - 1]
-        failed = ended.result.status == TrainingStatus.FAILURE
-        st.toast(review.finished_message(ended.label, ended.result),
-                 icon=":material/error:" if failed else ":material/check_circle:")
-        st.session_state[f"training.run.{dataset.id}"] = number - 1  # review the run that just ended
-        del watched[dataset.id]
-    elif number and len(runs) < number:
-        del watched[dataset.id]  # the history was emptied (the dataset's range changed): nothing to announce
-    if review.is_training(dataset):
-        watched[dataset.id] = len(runs)
-        st.fragment(run_every=POLL_SECONDS)(progress_panel)(client, dataset.id, len(runs))
+def follow_training(client: UebaClient, dataset: Dataset) -> None:
+    """Announce a watched run that ended (and review it); poll the one that runs now."""
+    follow = session.follow_trainings(dataset)
+    for ended in follow.ended:
+        st.session_state[f"training.run.{dataset.id}"] = ended.number - 1  # review the run that just ended
+    for run in follow.training:
+        st.fragment(run_every=POLL_SECONDS)(progress_panel)(client, dataset.id, run.number)
 
 
 def latest_failure(result: TrainingResult | None) -> None:
@@ -239,7 +239,7 @@ def loss_section(run: frames.Run, runs: list[frames.Run], dataset_id: str) -> No
         smoothing = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="training.smoothing",
                               help="Debiased exponential moving average, as TensorBoard: 0 shows the raw "
                                    "losses; with more, the raw curves stay faint beneath.")
-    losses = frames.loss_frame([run, *(other for other in runs if other.label in overlaid)])
+    losses = frames.loss_frame(review.numbered([run, *(other for other in runs if other.label in overlaid)]))
     if losses.empty:
         chart.caption("This run has no losses to draw.")
         return
@@ -277,23 +277,19 @@ def threshold_explorer(run: frames.Run) -> float:
     mode = st.segmented_control("Explore by", ["Loss threshold", "Share above"], default="Loss threshold",
                                 required=True, key=f"{key}.mode")
     if mode == "Loss threshold":
-        start = result.quantile_99
-        if start is None:
-            start = quality.threshold_for_share(result, 0.01)
-        threshold = st.number_input("Threshold (validation loss)", min_value=0.0, value=float(start),
-                                    format="%.6f", key=f"{key}.loss")
-        share = quality.share_above(result, threshold)
+        threshold = st.number_input("Threshold (validation loss)", min_value=0.0,
+                                    value=float(review.default_threshold(result)), format="%.6f",
+                                    key=f"{key}.loss")
+        reading = review.reading_at_threshold(result, threshold)
     else:
         percent = st.number_input("Share of validation connections above the threshold (%)", min_value=0.0,
-                                  max_value=100.0, value=1.0, step=0.1, format="%.2f", key=f"{key}.share",
+                                  max_value=100.0, value=review.DEFAULT_SHARE_ABOVE * 100, step=0.1,
+                                  format="%.2f", key=f"{key}.share",
                                   help="The quantile's complement: 1% above is the 99th percentile (q99), "
                                        "0.1% the 99.9th (q999)")
-        share = percent / 100
-        threshold = quality.threshold_for_share(result, share)
-    validation = sum(result.validation_dataset_histogram.hist)
-    st.markdown(f"**{share:.2%}** of the validation connections have a loss above **{threshold:.5g}** "
-                f"(about {share * validation:,.0f} of {validation:,.0f}).")
-    return threshold
+        reading = review.reading_at_share(result, percent / 100)
+    st.markdown(reading.sentence())
+    return reading.threshold
 
 
 def log_section(run: frames.Run) -> None:
@@ -337,7 +333,7 @@ runs = frames.training_runs(dataset)
 
 dataset_summary(dataset)
 train_controls(client, dataset)
-follow_training(client, dataset, runs)
+follow_training(client, dataset)
 latest_failure(dataset.latest_result)
 history_section(dataset)
 if runs:

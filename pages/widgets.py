@@ -29,7 +29,9 @@ def confirm_button(
 
     `on_confirm` runs when the user confirms; it shows its own errors and returns whether it succeeded.
     On success the whole app reruns (closing the dialog); on failure the dialog stays, with the error.
-    Which confirmation is open lives in session state, so it survives the reruns the dialog causes.
+    Which confirmation is open lives in session state, so it survives the reruns the dialog causes; app.py
+    closes it when the user goes to another page. `key` names what is to be confirmed (for an action on
+    one dataset, with its id), so a confirmation left open never asks about something else.
     """
     if st.button(label, key=key, **button_options):
         st.session_state[_PENDING_CONFIRMATION] = key

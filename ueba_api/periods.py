@@ -36,6 +36,11 @@ class ProblemKind(StrEnum):
     OVERLAP = "overlap"
 
 
+# Problems that make a row no usable period (the dataset cannot be saved with it); the others (outside
+# the range, overlaps) are warnings: the server takes such periods, they only exclude less than they seem.
+BLOCKING_KINDS = frozenset({ProblemKind.MISSING, ProblemKind.UNREADABLE, ProblemKind.ORDER})
+
+
 @dataclass(frozen=True)
 class PeriodProblem:
     row: int | None
@@ -47,6 +52,34 @@ class PeriodProblem:
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def blocking(self) -> bool:
+        """Whether the problem stops a save (see `BLOCKING_KINDS`); the others are warnings."""
+        return self.kind in BLOCKING_KINDS
+
+
+def blocking_problems(problems: Iterable[PeriodProblem]) -> list[PeriodProblem]:
+    """The problems that stop a save, in their order."""
+    return [problem for problem in problems if problem.blocking]
+
+
+def can_merge(problems: Iterable[PeriodProblem]) -> bool:
+    """Whether "merge overlapping periods" has something to do and loses nothing.
+
+    `problems` are `check_periods`' for the editor's rows. A merge rebuilds the rows from the complete,
+    ordered periods alone, so while a row is still being typed (no end yet), unreadable or reversed, it
+    would silently vanish: then there is no merge until that row is fixed or deleted.
+    """
+    problems = list(problems)
+    overlapping = any(problem.kind == ProblemKind.OVERLAP for problem in problems)
+    return overlapping and not blocking_problems(problems)
+
+
+def usable_periods(periods: Iterable[Period]) -> list[Period]:
+    """The periods that end after they start: what counting and shading can use while other rows are
+    still being fixed."""
+    return [period for period in periods if _utc(period.start) < _utc(period.end)]
 
 
 Bound = pd.Timestamp | None

@@ -1,19 +1,22 @@
 """What the training-review and comparison pages compute, without Streamlit (usable in Jupyter too).
 
-Choosing the run to review, labelling runs for pickers, the statistics of runs side by side, the
-history as CSV / JSON downloads, and the sentence that announces a finished training.
+Choosing the dataset and the run to review, labelling runs for pickers, following a training until it
+ends, reading a loss threshold against the validation histogram, the statistics of runs side by side,
+the history as CSV / JSON downloads, and the sentence that announces a finished training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from ueba_api.frames import Run, with_utc_labels
-from ueba_api.models import Dataset, TrainingResult, TrainingStatus
+from ueba_api import quality
+from ueba_api.frames import Run, training_runs, with_utc_labels
+from ueba_api.models import Dataset, TrainingResult, TrainingStatus, format_utc
 
 # The numeric columns of `frames.training_history` compared side by side, with their row labels.
 COMPARED_STATISTICS = {
@@ -57,6 +60,32 @@ def dataset_choice_label(dataset: Dataset) -> str:
     return f"{lines[0] if lines else 'No comment'} · {dataset.id}"
 
 
+def default_dataset_id(datasets: Sequence[Dataset]) -> str | None:
+    """The dataset a review page opens on when the URL names none: the active one, else the one trained
+    most recently, else the one created most recently (the last listed when the server gives no times).
+    None without datasets."""
+    candidates = [dataset for dataset in datasets if dataset.id]
+    active = next((dataset for dataset in candidates if dataset.is_active), None)
+    if active is not None:
+        return active.id
+    trained = [(latest, index) for index, dataset in enumerate(candidates)
+               if (latest := _latest_training(dataset)) is not None]
+    if trained:
+        return candidates[max(trained)[1]].id
+    oldest = datetime.min.replace(tzinfo=UTC)
+    # The list index breaks ties, so among datasets without a creation time the last listed wins.
+    created = [(dataset.created or oldest, index) for index, dataset in enumerate(candidates)]
+    return candidates[max(created)[1]].id if created else None
+
+
+def _latest_training(dataset: Dataset) -> datetime | None:
+    """When the dataset was last trained: its newest run, or `last_training` for a server that lists none."""
+    times = [result.created for result in dataset.training_results if result.created is not None]
+    if dataset.last_training is not None:
+        times.append(dataset.last_training)
+    return max(times, default=None)
+
+
 def status_text(result: TrainingResult) -> str:
     return getattr(result.status, "value", result.status)
 
@@ -65,6 +94,25 @@ def run_choice_label(run: Run) -> str:
     """How a run reads in a picker: "<label> · SUCCESS · 2024-04-02 08:15 UTC"."""
     created = f" · {run.result.created:%Y-%m-%d %H:%M} UTC" if run.result.created else ""
     return f"{run.label} · {status_text(run.result)}{created}"
+
+
+def side_labelled(runs: Sequence[Run], names: Sequence[str] = ("A", "B")) -> list[Run]:
+    """The runs relabelled "A: <label>", "B: <label>" for charts, as in `side_by_side`'s columns.
+
+    The side comes first because a chart legend shortens long labels from the end: two runs of one
+    dataset ("Demo: the last 90 days… #1" and "… #2") would otherwise read the same there.
+    """
+    if len(runs) != len(names):
+        raise ValueError(f"expected {len(names)} runs, got {len(runs)}")
+    return [replace(run, label=f"{name}: {run.label}") for name, run in zip(names, runs, strict=True)]
+
+
+def numbered(runs: Sequence[Run]) -> list[Run]:
+    """Runs of one dataset relabelled "#<n>" for charts on a page about that dataset: short enough that a
+    legend shows them whole, where the full label's end (the number) would be cut off."""
+    if len({run.dataset_id for run in runs}) > 1:
+        raise ValueError("numbered labels are for the runs of one dataset")
+    return [replace(run, label=f"#{run.number}") for run in runs]
 
 
 def default_review_index(results: Sequence[TrainingResult]) -> int | None:
@@ -93,6 +141,60 @@ def is_training(dataset: Dataset) -> bool:
     return latest is not None and latest.status == TrainingStatus.TRAINING
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """What `follow_training` found: the watch list to keep, the runs that ended, the runs to poll."""
+
+    watched: dict[str, int]
+    """dataset id -> the 1-based number of its run last seen TRAINING (or just started)."""
+    ended: list[Run] = field(default_factory=list)
+    """Watched runs that are no longer TRAINING: announce each once."""
+    training: list[Run] = field(default_factory=list)
+    """Runs TRAINING now: poll until they end."""
+
+
+def follow_training(watched: Mapping[str, int], datasets: Dataset | Iterable[Dataset], *,
+                    complete: bool = False) -> FollowUp:
+    """Compares the runs a page watched with the datasets as the server lists them now.
+
+    `watched` maps a dataset id to the number of the run seen TRAINING (or just started: it counts even
+    if it ends before a page sees it training). A watched run that is no longer TRAINING has ended; a
+    watched number past the end of the history means the history was emptied (the dataset's range was
+    changed), so there is nothing to announce. Every run TRAINING now is watched from here on.
+    `complete`: `datasets` are all there are, so a watched dataset missing from them was deleted and is
+    forgotten; otherwise watches of datasets not given are kept as they are.
+    """
+    items = [datasets] if isinstance(datasets, Dataset) else list(datasets)
+    given = {dataset.id for dataset in items}
+    kept = {dataset_id: number for dataset_id, number in watched.items()
+            if dataset_id in given or not complete}
+    ended, training = [], []
+    for dataset in items:
+        runs = training_runs(dataset)
+        number = kept.pop(dataset.id, None)
+        if number is not None and number <= len(runs):
+            watched_run = runs[number - 1]
+            if watched_run.result.status == TrainingStatus.TRAINING:
+                kept[dataset.id] = number
+            else:
+                ended.append(watched_run)
+        if is_training(dataset):
+            kept[dataset.id] = len(runs)
+            training.append(runs[-1])
+    return FollowUp(kept, ended, training)
+
+
+RunsSnapshot = list[tuple[str | None, int, str | None]]
+
+
+def runs_snapshot(datasets: Iterable[Dataset]) -> RunsSnapshot:
+    """Each dataset's id, number of runs and latest status, in list order: two snapshots differ when a
+    training started or ended, or a dataset came or went (what a page polling the list looks for)."""
+    return [(dataset.id, len(dataset.training_results),
+             status_text(dataset.latest_result) if dataset.latest_result else None)
+            for dataset in datasets]
+
+
 def finished_message(label: str, result: TrainingResult) -> str:
     """The notice for a training that ended: its outcome, and on failure its error."""
     if result.status == TrainingStatus.SUCCESS:
@@ -110,12 +212,70 @@ def history_table(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def history_csv(table: pd.DataFrame) -> bytes:
-    return table.to_csv(index=False).encode()
+    """The table as CSV; timestamps as RFC 3339 UTC with `Z` (as on the wire), missing values empty."""
+    return _with_utc_text(table).to_csv(index=False).encode()
 
 
 def history_json(table: pd.DataFrame) -> bytes:
-    """Records, timestamps as ISO 8601 UTC (`...Z`), missing values as null."""
-    return table.to_json(orient="records", date_format="iso", indent=2).encode()
+    """Records; timestamps as RFC 3339 UTC with `Z` (as on the wire), missing values as null."""
+    return _with_utc_text(table).to_json(orient="records", indent=2).encode()
+
+
+def _with_utc_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Timestamp columns as `models.format_utc` text: pandas would write `2024-04-01 10:00:00+00:00` to a
+    CSV, which some readers take for local time, and pads JSON to milliseconds."""
+    table = table.copy()
+    for name in table.columns:
+        if isinstance(table[name].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(table[name]):
+            table[name] = [None if pd.isna(value) else format_utc(value.to_pydatetime())
+                           for value in table[name]]
+    return table
+
+
+@dataclass(frozen=True)
+class ThresholdReading:
+    """A loss threshold read against a run's validation histogram."""
+
+    threshold: float
+    share: float
+    """The share of validation connections whose loss lies above the threshold (0 to 1)."""
+    validation: float
+    """How many validation connections the histogram holds (the sum of its counts)."""
+
+    @property
+    def flagged(self) -> float:
+        """About how many validation connections lie above the threshold."""
+        return self.share * self.validation
+
+    def sentence(self) -> str:
+        return (f"**{self.share:.2%}** of the validation connections have a loss above "
+                f"**{self.threshold:.5g}** (about {self.flagged:,.0f} of {self.validation:,.0f}).")
+
+
+# The share of validation connections a threshold starts at when the run has no q99: 1%, q99's complement.
+DEFAULT_SHARE_ABOVE = 0.01
+
+
+def default_threshold(result: TrainingResult) -> float:
+    """Where the threshold explorer starts: the run's q99, else the loss 1% of the histogram lies above."""
+    if result.quantile_99 is not None:
+        return result.quantile_99
+    return quality.threshold_for_share(result, DEFAULT_SHARE_ABOVE)
+
+
+def reading_at_threshold(result: TrainingResult, threshold: float) -> ThresholdReading:
+    """The share of validation connections above a loss threshold."""
+    return ThresholdReading(threshold, quality.share_above(result, threshold), _validation_size(result))
+
+
+def reading_at_share(result: TrainingResult, share: float) -> ThresholdReading:
+    """The loss threshold that `share` (0 to 1) of the validation connections lie above."""
+    return ThresholdReading(quality.threshold_for_share(result, share), share, _validation_size(result))
+
+
+def _validation_size(result: TrainingResult) -> float:
+    histogram = result.validation_dataset_histogram
+    return float(sum(histogram.hist)) if histogram is not None else 0.0
 
 
 def side_by_side(history: pd.DataFrame, names: Sequence[str] = ("A", "B")) -> pd.DataFrame:

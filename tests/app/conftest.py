@@ -123,6 +123,17 @@ def new_dataset(api: UebaClient) -> Iterator[Callable[..., Dataset]]:
             api.delete_dataset(dataset_id)
 
 
+@pytest.fixture
+def no_active_dataset(api: UebaClient) -> Iterator[None]:
+    """Runs a test with no active dataset; the one active before (other tests') is active again after."""
+    before = next((dataset.id for dataset in api.list_datasets().items if dataset.is_active), None)
+    api.stop_analyzing()
+    yield
+    api.stop_analyzing()
+    if before:
+        api.start_analyzing(before)
+
+
 def status_detail(api: UebaClient, key: str) -> Any:
     return next(detail.v for detail in api.get_status().status_details if detail.k == key)
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import AlertBase, Block
 
 from tests.app.conftest import history_month, train_and_wait, vega_specs
-from ueba_api import frames
+from ueba_api import frames, quality
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset
 
@@ -32,6 +33,16 @@ def open_compare(app: AppTest) -> AppTest:
     app.switch_page(COMPARE_PAGE).run()
     assert not app.exception, app.exception
     return app
+
+
+def alerts(node: Block) -> list[tuple[str, str]]:
+    """(kind, text) of every alert (error, warning, info, success) under `node`, in page order."""
+    found = []
+    for _, child in sorted(getattr(node, "children", {}).items()):
+        if isinstance(child, AlertBase):
+            found.append((child.type, child.value))
+        found.extend(alerts(child))
+    return found
 
 
 def pick(app: AppTest, side: str, run: frames.Run) -> None:
@@ -56,7 +67,11 @@ def test_two_runs_of_two_datasets_side_by_side_equal_the_api(
     pick(app, "A", first)
     pick(app, "B", second)
     assert not app.exception, app.exception
-    assert not app.warning, "two different runs are picked"
+    # Each run's quality hints, A's then B's, exactly as quality_hints gives them for the API's result
+    # (whatever its thresholds); and no warning that the runs are the same.
+    expected = [(hint.severity, hint.message) for run in (first, second)
+                for hint in quality.quality_hints(run.result)]
+    assert alerts(app.main) == expected
 
     [table] = app.dataframe
     statistics = table.value
@@ -83,35 +98,39 @@ def test_two_runs_of_two_datasets_side_by_side_equal_the_api(
     assert table.proto.placeholder == "—"
 
     loss_chart, histogram_chart = vega_specs(app)
-    # Loss curves overlaid: both runs' losses, per epoch and split.
+    # Loss curves overlaid: both runs' losses, per epoch and split, each run named by its side first (a
+    # legend shortens long names from the end).
     drawn = {(row["run"], row["epoch"], row["split"]): row["loss"]
              for row in loss_chart["datasets"][loss_chart["data"]["name"]]}
     expected = frames.loss_frame([first, second])
-    assert drawn == {(row.run, row.epoch, row.split): row.loss for row in expected.itertuples()}
+    sides = {first.label: f"A: {first.label}", second.label: f"B: {second.label}"}
+    assert drawn == {(sides[row.run], row.epoch, row.split): row.loss for row in expected.itertuples()}
     # Histograms on one scale: each run's bars as shares of its own validation connections.
     bars_layer, rules_layer = histogram_chart["layer"]
     bars = histogram_chart["datasets"][bars_layer["data"]["name"]]
     for run in (first, second):
         histogram = run.result.validation_dataset_histogram
-        mine = [bar for bar in bars if bar["run"] == run.label]
+        mine = [bar for bar in bars if bar["run"] == sides[run.label]]
         assert [bar["count"] for bar in mine] == histogram.hist
         assert [bar["bin_start"] for bar in mine] == histogram.bin_edges[:-1]
         assert sum(bar["share"] for bar in mine) == pytest.approx(1)
     rules = histogram_chart["datasets"][rules_layer["data"]["name"]]
     assert {row["run"]: row["quantile_99"] for row in rules} == {
-        first.label: first.result.quantile_99, second.label: second.result.quantile_99}
+        sides[first.label]: first.result.quantile_99, sides[second.label]: second.result.quantile_99}
 
     # One bin count for both histograms, fetched again from the server.
     app.number_input(key="compare.bins").set_value(12).run()
     _, histogram_chart = vega_specs(app)
     bars = histogram_chart["datasets"][histogram_chart["layer"][0]["data"]["name"]]
     rebinned = api.get_dataset(month.id, bin_count=12).latest_result.validation_dataset_histogram
-    assert [bar["count"] for bar in bars if bar["run"] == first.label] == rebinned.hist
+    assert [bar["count"] for bar in bars if bar["run"] == sides[first.label]] == rebinned.hist
 
-    # The same run twice is allowed, and said.
+    # The same run twice is allowed, and said (after its hints, as the API now gives them: 12 bins).
     pick(app, "B", first)
-    assert [warning.value for warning in app.warning] == [
-        "Run A and run B are the same run: pick two different runs to compare."]
+    hints = [(hint.severity, hint.message) for hint in quality.quality_hints(
+        api.get_dataset(month.id, bin_count=12).latest_result)]
+    assert alerts(app.main) == hints * 2 + [
+        ("warning", "Run A and run B are the same run: pick two different runs to compare.")]
 
 
 def test_an_unreachable_server_is_said_in_words(make_app: Callable[..., AppTest]) -> None:

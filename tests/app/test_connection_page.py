@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP, RUN_TIMEOUT, texts
+from pages import session
+from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets, texts
 from ueba_api.server.launch import RunningServer, start_server
 
 CONNECTION = "pages/connection.py"
@@ -180,3 +181,20 @@ def test_settings_come_from_the_environment_without_a_privx_secrets_section(
     app.run()
     assert not app.exception and not app.error
     assert app.sidebar.caption[-1].value == "From the PRIVX_API_* variables."
+
+
+def test_the_app_keeps_a_bounded_number_of_clients_and_closes_those_it_drops(
+    reference_server: RunningServer
+) -> None:
+    """Each settings tried (on the Connection page, say) gets a cached client; beyond MAX_CLIENTS the
+    least recently used is dropped and closed, so a long-running app does not pile them up."""
+    base = session.settings_from(privx_secrets(reference_server), "the test")
+    variants = [base.model_copy(update={"timeout": 30.0 + number})  # one fingerprint each
+                for number in range(session.MAX_CLIENTS + 1)]
+    clients = [session._client_for(session.fingerprint(settings), settings) for settings in variants]
+    assert clients[-1].get_status().status == "RUNNING"
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        clients[0].get_status()
+    assert clients[1].get_status().status == "RUNNING", "only the oldest was dropped"
+    again = session._client_for(session.fingerprint(variants[0]), variants[0])
+    assert again is not clients[0] and again.get_status().status == "RUNNING"

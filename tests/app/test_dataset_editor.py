@@ -112,8 +112,8 @@ def test_create_with_two_exclusions_then_reopen_edit_trained_and_delete(
     # Delete it from the datasets page, after confirming.
     listing = make_app().run()
     select_dataset(listing, dataset_id)
-    listing.button(key="datasets.delete").click().run()
-    listing.button(key="datasets.delete:confirm").click().run()
+    listing.button(key=f"datasets.delete.{dataset_id}").click().run()
+    listing.button(key=f"datasets.delete.{dataset_id}:confirm").click().run()
     assert not listing.exception and not listing.error
     assert dataset_id not in {dataset.id for dataset in api.list_datasets().items}
 
@@ -161,6 +161,28 @@ def test_overlapping_periods_are_offered_a_merge(app: AppTest, api: UebaClient) 
     assert list(merged["start"]) == [start + timedelta(days=1)]
     assert list(merged["end"]) == [start + timedelta(days=4)]
     assert not [warning for warning in app.warning if "overlaps" in warning.value]
+
+
+def test_no_merge_while_a_row_is_unfinished_so_no_row_is_lost(app: AppTest) -> None:
+    open_editor(app)
+    start = app.datetime_input(key=f"{NEW}.start").value
+    overlapping = [(start + timedelta(days=1), start + timedelta(days=3)),
+                   (start + timedelta(days=2), start + timedelta(days=4))]
+    later = start + timedelta(days=8)
+    edit_periods(app, [*overlapping, (later, None)])  # the third row's end is still being typed
+    app.run()
+    assert [error.value for error in app.error] == ["Period 3 has no end: fill it in, or delete the row."]
+    merge = app.button(key=f"{NEW}.merge")
+    assert merge.disabled, "a merge keeps complete periods only: it would drop the unfinished row"
+    assert "Complete or delete the periods marked in red first" in merge.help
+
+    edit_periods(app, [*overlapping, (later, later + timedelta(days=1))])
+    app.run()
+    assert not app.button(key=f"{NEW}.merge").disabled
+    app.button(key=f"{NEW}.merge").click().run()
+    merged = app.data_editor[0].value
+    assert list(zip(merged["start"], merged["end"], strict=True)) == [
+        (start + timedelta(days=1), start + timedelta(days=4)), (later, later + timedelta(days=1))]
 
 
 def test_all_data_spans_the_whole_history(app: AppTest, api: UebaClient) -> None:

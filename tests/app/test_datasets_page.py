@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -11,17 +11,6 @@ from streamlit.testing.v1 import AppTest
 from tests.app.conftest import select_dataset, train_and_wait
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period
-
-
-@pytest.fixture
-def no_active_dataset(api: UebaClient) -> Iterator[None]:
-    """Runs a test with no active dataset; the one active before (other tests') is active again after."""
-    before = next((dataset.id for dataset in api.list_datasets().items if dataset.is_active), None)
-    api.stop_analyzing()
-    yield
-    api.stop_analyzing()
-    if before:
-        api.start_analyzing(before)
 
 
 def row_of(app: AppTest, dataset_id: str) -> dict:
@@ -57,6 +46,8 @@ def test_selecting_a_row_opens_the_dataset_and_duplicate_copies_it(
     app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
 ) -> None:
     dataset = new_dataset()
+    # A duplicate is the same definition: the flag that activates the dataset once trained comes along.
+    api.update_dataset(dataset.id, dataset.model_copy(update={"use_for_inference_once_trained": True}))
     select_dataset(app.run(), dataset.id)
     assert app.subheader[0].value == dataset.comment
     app.button(key="datasets.open").click().run()
@@ -72,6 +63,7 @@ def test_selecting_a_row_opens_the_dataset_and_duplicate_copies_it(
         assert copy_id != dataset.id
         assert copy.comment == f"{dataset.comment} (copy)"
         assert copy.time_range_settings == dataset.time_range_settings
+        assert copy.use_for_inference_once_trained
         assert app.title[0].value == copy.comment
     finally:
         api.delete_dataset(copy_id)
@@ -83,25 +75,57 @@ def test_activate_refuses_delete_then_deactivate(
 ) -> None:
     never_trained = new_dataset()
     select_dataset(app.run(), never_trained.id)
-    assert app.button(key="datasets.activate").disabled, "only a trained dataset can be activated"
+    assert app.button(key=f"datasets.activate.{never_trained.id}").disabled, (
+        "only a trained dataset can be activated")
 
     dataset = new_dataset()
     train_and_wait(api, dataset.id)
     select_dataset(app.run(), dataset.id)
-    app.button(key="datasets.activate").click().run()
+    app.button(key=f"datasets.activate.{dataset.id}").click().run()
     assert not api.get_dataset(dataset.id).is_active, "nothing changes before the confirmation"
     assert "will be analyzed with the model" in " ".join(markdown.value for markdown in app.markdown)
-    app.button(key="datasets.activate:confirm").click().run()
+    app.button(key=f"datasets.activate.{dataset.id}:confirm").click().run()
     assert not app.exception and not app.error
     assert api.get_dataset(dataset.id).is_active
     assert row_of(app, dataset.id)["active"] == "● active"
 
-    delete = app.button(key="datasets.delete")
+    delete = app.button(key=f"datasets.delete.{dataset.id}")
     assert delete.disabled
     assert delete.help == "The active dataset cannot be deleted: deactivate it first."
     assert "cannot be deleted or changed: deactivate it first" in app.main.caption[-1].value
 
-    app.button(key="datasets.deactivate").click().run()
-    app.button(key="datasets.deactivate:confirm").click().run()
+    app.button(key=f"datasets.deactivate.{dataset.id}").click().run()
+    app.button(key=f"datasets.deactivate.{dataset.id}:confirm").click().run()
     assert not api.get_dataset(dataset.id).is_active
-    assert not app.button(key="datasets.delete").disabled
+    assert not app.button(key=f"datasets.delete.{dataset.id}").disabled
+
+
+def dialog_buttons(app: AppTest) -> list[str]:
+    """The keys of the confirm buttons of the dialogs open now."""
+    return [button.key for button in app.button if (button.key or "").endswith(":confirm")]
+
+
+def test_a_confirmation_left_open_asks_about_nothing_else(
+    app: AppTest, new_dataset: Callable[..., Dataset]
+) -> None:
+    first, second = new_dataset(), new_dataset()
+    select_dataset(app.run(), first.id)
+    app.button(key=f"datasets.delete.{first.id}").click().run()
+    assert dialog_buttons(app) == [f"datasets.delete.{first.id}:confirm"]
+    assert "This cannot be undone." in " ".join(markdown.value for markdown in app.markdown)
+
+    # Another row selected while the dialog is open (no on_dismiss in between): no dialog for that one.
+    select_dataset(app, second.id)
+    assert dialog_buttons(app) == []
+    assert app.subheader[0].value == second.comment
+
+    # Leaving the page with the dialog open, as the sidebar or the browser's back button do, fires no
+    # on_dismiss either: on return the dialog stays closed, whichever row is selected.
+    select_dataset(app, first.id)
+    assert dialog_buttons(app) == [f"datasets.delete.{first.id}:confirm"]
+    app.switch_page("pages/connection.py").run()
+    assert app.title[0].value == "Connection"
+    select_dataset(app.switch_page("pages/datasets.py").run(), first.id)
+    assert not app.exception
+    assert dialog_buttons(app) == []
+    assert "This cannot be undone." not in " ".join(markdown.value for markdown in app.markdown)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import TRAINING_TIMEOUT, history_month, texts, vega_specs
+from tests.app.conftest import TRAINING_TIMEOUT, history_month, texts, train_and_wait, vega_specs
 from ueba_api import quality
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
@@ -124,6 +124,7 @@ def test_train_poll_to_success_and_review_equals_the_api(
     losses = spec_with(app, "epoch")
     drawn = layer_records(losses)
     assert sorted((row["epoch"], row["split"], row["loss"]) for row in drawn) == loss_records(result)
+    assert {row["run"] for row in drawn} == {"#1"}, "runs of the page's dataset go by number"
 
     # Histogram: bars from hist and bin_edges, rules at the API's statistics.
     histogram = spec_with(app, "bin_start")
@@ -231,6 +232,22 @@ def test_dataset_picker_and_a_failed_training_shows_its_error(
     assert history_table(app)[["status", "error_code", "error_details"]].values.tolist() == [
         ["FAILURE", result.error_code, result.error_details]]
     assert f"The training failed ({cause})." in [error.value for error in app.error]
+
+
+@pytest.mark.usefixtures("no_active_dataset")
+def test_without_a_dataset_in_the_url_the_page_opens_the_last_trained_one(
+    app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
+) -> None:
+    trained = new_dataset()
+    new_dataset()  # created later, never trained
+    train_and_wait(api, trained.id)
+
+    open_training(app)
+    [picker] = [box for box in app.selectbox if box.label == "Dataset"]
+    assert picker.value == trained.id
+    assert app.query_params["dataset"] == trained.id, "the choice goes into the URL, so a reload keeps it"
+    # The page shows that dataset, not an empty picker waiting for a choice.
+    assert [row["status"] for row in history_table(app).to_dict("records")] == ["SUCCESS"]
 
 
 def test_an_unreachable_server_is_said_in_words(make_app: Callable[..., AppTest]) -> None:

@@ -29,8 +29,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 STARTUP_TIMEOUT = 60
-# A small history keeps the embedded server's first start (it generates and trains a demo) short.
-APP_ENVIRONMENT = {"UEBA_NOTEBOOK_CONNECTIONS": "20000", "UEBA_NOTEBOOK_EPOCHS": "3",
+# A small history keeps the embedded server's first start (it generates and trains a demo) short; enough
+# epochs that the demo's training outlasts the first page load, which shows it TRAINING.
+APP_ENVIRONMENT = {"UEBA_NOTEBOOK_CONNECTIONS": "20000", "UEBA_NOTEBOOK_EPOCHS": "12",
                    "UEBA_NOTEBOOK_SEED": "5"}
 
 

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 
 SERVER_START_TIMEOUT = 90_000
 RUN_TIMEOUT = 30_000
+TRAINING_TIMEOUT = 90_000
 ROW_HEIGHT = 35
 
 
@@ -76,6 +77,12 @@ def test_create_a_dataset_with_one_exclusion_and_see_it_listed(streamlit_app: Ru
     expect(sidebar.get_by_text("Embedded reference server")).to_be_visible()
     expect(sidebar.get_by_text(re.compile("RUNNING")).first).to_be_visible(timeout=SERVER_START_TIMEOUT)
     expect(grid_cells(page, re.compile("^Demo")).first).to_be_attached(timeout=RUN_TIMEOUT)
+    # The demo dataset trains from the first start on. The list follows it without a reload (it polls
+    # while a dataset trains) and says when the training ended.
+    expect(grid_cells(page, "TRAINING")).to_have_count(1)
+    expect(grid_cells(page, "SUCCESS")).to_have_count(1, timeout=TRAINING_TIMEOUT)
+    expect(page.get_by_text(re.compile(r"Training Demo.* #1 succeeded after \d+ epochs"))).to_be_visible()
+    expect(grid_cells(page, "TRAINING")).to_have_count(0)
 
     page.get_by_role("button", name="New dataset").click()
     expect(page.get_by_role("heading", name="New dataset")).to_be_visible(timeout=RUN_TIMEOUT)

@@ -81,6 +81,9 @@ def test_train_through_the_ui_and_review_the_run(streamlit_app: RunningApp, page
     page.set_viewport_size(TALL)
     page.wait_for_timeout(1500)  # let the charts settle at the new width
     no_exceptions(page)
+    # The page from its title (opening the log scrolled it), without the toasts over the picker.
+    expect(page.get_by_test_id("stToast")).to_have_count(0, timeout=30_000)
+    page.get_by_role("heading", name="Training review").scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "training-review.png")
 

@@ -199,12 +199,146 @@ def test_history_downloads_keep_the_api_numbers(dataset: Dataset) -> None:
         "error_code", "error_details",
     ]
     records = json.loads(review.history_json(table))
-    assert records[0]["created (UTC)"] == "2024-04-01T10:00:00.000Z"
+    assert [record["created (UTC)"] for record in records] == [
+        "2024-04-01T10:00:00Z", "2024-04-02T08:15:00.5Z", "2024-04-03T08:00:00Z"]
     assert records[0]["error_details"] == WIRE_DATASET["training_results"][0]["error_details"]
     assert records[0]["mean"] is None
     assert records[1]["quantile_999"] == 0.18
     assert records[1]["final_training_loss"] == 0.05
-    csv = pd.read_csv(io.BytesIO(review.history_csv(table)))
+    csv = pd.read_csv(io.BytesIO(review.history_csv(table)), dtype={"created (UTC)": str})
     assert csv["num_connections"].tolist() == [3120, 45123, 50000]
     assert csv["quantile_99"].tolist()[1:] == [0.125, 0.1]
-    assert pd.to_datetime(csv["created (UTC)"]).dt.tz is not None
+    # RFC 3339 UTC with Z, as on the wire (models.format_utc), not pandas' "2024-04-01 10:00:00+00:00".
+    assert csv["created (UTC)"].tolist() == [
+        "2024-04-01T10:00:00Z", "2024-04-02T08:15:00.5Z", "2024-04-03T08:00:00Z"]
+
+
+def test_history_downloads_leave_a_missing_time_empty() -> None:
+    dataset = Dataset.model_validate({"id": "d", "time_range_settings": {},
+                                      "training_results": [{"status": "TRAINING"}]})
+    table = review.history_table(frames.training_history(dataset))
+    assert json.loads(review.history_json(table))[0]["created (UTC)"] is None
+    assert review.history_csv(table).decode().splitlines()[1].split(",")[:3] == ["1", "", "TRAINING"]
+
+
+def wire_dataset(dataset_id: str, *, active: bool = False, created: str | None = None,
+                 runs: list[dict] | None = None, last_training: str | None = None) -> Dataset:
+    return Dataset.model_validate({"id": dataset_id, "is_active": active, "created": created,
+                                   "last_training": last_training, "time_range_settings": {},
+                                   "training_results": runs or []})
+
+
+def run_at(day: int, status: str = "SUCCESS") -> dict:
+    return {"status": status, "created": f"2024-05-{day:02d}T12:00:00Z"}
+
+
+def test_default_dataset_is_the_active_one_else_the_last_trained_else_the_newest() -> None:
+    newest = wire_dataset("newest", created="2024-06-01T00:00:00Z")
+    trained_late = wire_dataset("trained late", created="2024-01-01T00:00:00Z",
+                                runs=[run_at(1), run_at(20, "FAILURE")])
+    trained_early = wire_dataset("trained early", created="2024-02-01T00:00:00Z", runs=[run_at(10)])
+    active = wire_dataset("active", active=True, created="2024-01-01T00:00:00Z", runs=[run_at(2)])
+
+    assert review.default_dataset_id([newest, trained_early, active, trained_late]) == "active"
+    # Any run counts, a failed one too: it is the latest work on that dataset.
+    assert review.default_dataset_id([trained_early, newest, trained_late]) == "trained late"
+    # A server that lists no runs but says when the dataset was last trained.
+    summary_only = wire_dataset("summary only", last_training="2024-05-30T00:00:00Z")
+    assert review.default_dataset_id([trained_late, summary_only, newest]) == "summary only"
+    older = wire_dataset("older", created="2024-03-01T00:00:00Z")
+    assert review.default_dataset_id([newest, older]) == "newest"
+    assert review.default_dataset_id([older, newest]) == "newest"
+    # No times at all: the last listed (servers list oldest first).
+    assert review.default_dataset_id([wire_dataset("a"), wire_dataset("b")]) == "b"
+    assert review.default_dataset_id([]) is None
+
+
+def test_follow_training_announces_a_watched_run_once_it_ends() -> None:
+    running = wire_dataset("d", runs=[run_at(1), run_at(2, "TRAINING")])
+    # First look: the run is TRAINING, so it is watched and polled; nothing ended.
+    first = review.follow_training({}, running)
+    assert first.watched == {"d": 2}
+    assert [run.label for run in first.training] == ["d #2"] and first.ended == []
+    # Still training: the same.
+    assert review.follow_training(first.watched, running) == first
+
+    done = wire_dataset("d", runs=[run_at(1), run_at(2, "FAILURE")])
+    ended = review.follow_training(first.watched, done)
+    assert [(run.label, run.number) for run in ended.ended] == [("d #2", 2)]
+    assert ended.watched == {} and ended.training == []
+    # Announced once: the next look finds nothing.
+    assert review.follow_training(ended.watched, done) == review.FollowUp({}, [], [])
+
+
+def test_follow_training_covers_a_run_that_ended_before_any_look_and_an_emptied_history() -> None:
+    # Started by this session (run 2 of 1 so far), it ended before a page saw it TRAINING.
+    quick = wire_dataset("d", runs=[run_at(1), run_at(2)])
+    assert [run.number for run in review.follow_training({"d": 2}, quick).ended] == [2]
+    # The range was changed meanwhile, which empties the history: nothing to announce, nothing watched.
+    emptied = review.follow_training({"d": 2}, wire_dataset("d"))
+    assert emptied == review.FollowUp({}, [], [])
+    # A newer run started elsewhere while an older one was watched: the older ended, the newer is watched.
+    newer = wire_dataset("d", runs=[run_at(1), run_at(2), run_at(3, "TRAINING")])
+    follow = review.follow_training({"d": 2}, newer)
+    assert [run.number for run in follow.ended] == [2] and follow.watched == {"d": 3}
+
+
+def test_follow_training_keeps_other_watches_unless_the_list_is_complete() -> None:
+    watched = {"gone": 1, "other": 4}
+    listed = wire_dataset("d", runs=[run_at(1, "TRAINING")])
+    assert review.follow_training(watched, listed).watched == {"gone": 1, "other": 4, "d": 1}
+    # All datasets listed: a watched one missing was deleted, and is forgotten unannounced.
+    other = wire_dataset("other", runs=[run_at(day) for day in range(1, 4)] + [run_at(4, "TRAINING")])
+    follow = review.follow_training(watched, [listed, other], complete=True)
+    assert follow.watched == {"d": 1, "other": 4} and follow.ended == []
+    assert watched == {"gone": 1, "other": 4}, "the caller's mapping is left as it was"
+
+
+HISTOGRAM = {"hist": [60, 30, 10], "bin_edges": [0.0, 0.1, 0.2, 0.4]}
+
+
+def test_threshold_readings_go_both_ways() -> None:
+    run = result(validation_dataset_histogram=HISTOGRAM, quantile_99=0.35)
+    assert review.default_threshold(run) == 0.35
+
+    at_edge = review.reading_at_threshold(run, 0.2)
+    assert (at_edge.threshold, at_edge.share, at_edge.validation) == (0.2, pytest.approx(0.10), 100)
+    assert at_edge.flagged == pytest.approx(10)
+    assert at_edge.sentence() == (
+        "**10.00%** of the validation connections have a loss above **0.2** (about 10 of 100).")
+
+    # 5% above: halfway through the last bin (its 10 connections spread evenly over 0.2 to 0.4).
+    by_share = review.reading_at_share(run, 0.05)
+    assert by_share.threshold == pytest.approx(0.3)
+    assert by_share.share == 0.05 and by_share.flagged == pytest.approx(5)
+    assert review.reading_at_threshold(run, by_share.threshold).share == pytest.approx(0.05)
+
+
+def test_without_q99_the_threshold_starts_where_one_percent_lie_above() -> None:
+    run = result(validation_dataset_histogram=HISTOGRAM)
+    assert review.default_threshold(run) == pytest.approx(0.2 + 0.2 * 0.9)
+    assert review.reading_at_threshold(run, review.default_threshold(run)).share == pytest.approx(0.01)
+
+
+def test_runs_snapshot_changes_when_a_training_starts_or_ends_or_a_dataset_goes() -> None:
+    training = wire_dataset("a", runs=[run_at(1), run_at(2, "TRAINING")])
+    other = wire_dataset("b")
+    snapshot = review.runs_snapshot([training, other])
+    assert snapshot == [("a", 2, "TRAINING"), ("b", 0, None)]
+    same_again = wire_dataset("a", runs=[run_at(1), run_at(2, "TRAINING")])
+    assert review.runs_snapshot([same_again, other]) == snapshot
+    assert review.runs_snapshot([wire_dataset("a", runs=[run_at(1), run_at(2)]), other]) != snapshot
+    assert review.runs_snapshot([training]) != snapshot
+
+
+def test_chart_labels_keep_what_tells_runs_apart_at_the_start(dataset: Dataset) -> None:
+    runs = frames.training_runs(dataset)
+    assert [run.label for run in review.side_labelled(runs[1:])] == ["A: Q1 baseline #2", "B: Q1 baseline #3"]
+    assert [run.label for run in review.numbered(runs)] == ["#1", "#2", "#3"]
+    assert review.numbered(runs)[1].result is runs[1].result
+    other = frames.training_runs(Dataset.model_validate({"id": "other", "time_range_settings": {},
+                                                          "training_results": [{"status": "SUCCESS"}]}))
+    with pytest.raises(ValueError, match="runs of one dataset"):
+        review.numbered([runs[0], *other])
+    with pytest.raises(ValueError, match="expected 2 runs, got 3"):
+        review.side_labelled(runs)
