@@ -157,14 +157,16 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
     run = runs[number - 1]
     epochs = len(run.result.training_dataset_loss)
     connections = f" on {run.result.num_connections:,} connections" if run.result.num_connections else ""
-    with st.status(f"Training {run.label}{connections}: {epochs} epochs done", state="running",
-                   expanded=True):
-        st.caption(f"Started {utc(run.result.created)}; refreshed every {POLL_SECONDS} s.")
-        if epochs:
-            st.altair_chart(charts.loss_curves(frames.loss_frame(review.numbered([run]))),
-                            key="training.progress_chart")
-        else:
-            st.caption("Waiting for the first epoch…")
+    # Written into directly, not used as a context manager: leaving the `with` block would mark the
+    # panel "complete" (a green check) while the run is still training.
+    panel = st.status(f"Training {run.label}{connections}: {epochs} epochs done", state="running",
+                      expanded=True)
+    panel.caption(f"Started {utc(run.result.created)}; refreshed every {POLL_SECONDS} s.")
+    if epochs:
+        panel.altair_chart(charts.loss_curves(frames.loss_frame(review.numbered([run]))),
+                           key="training.progress_chart")
+    else:
+        panel.caption("Waiting for the first epoch…")
 
 
 def follow_training(client: UebaClient, dataset: Dataset) -> None:

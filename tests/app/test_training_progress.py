@@ -116,6 +116,7 @@ def check_panel(poll: Poll) -> int:
     """Checks a poll's panel against the API and returns the epochs done it shows."""
     panel = poll.panel
     assert panel is not None
+    assert panel.state == "running", f"the panel of a run still training shows {panel.state!r}"
     label = PANEL_LABEL.fullmatch(panel.label)
     assert label, panel.label
     epochs = int(label["epochs"])
