@@ -120,3 +120,20 @@ def test_activation_after_training_keeps_a_single_active_dataset(
         api.stop_analyzing()
     assert not any(item.is_active for item in api.list_datasets().items)
     assert api.get_internal_status().dataset_id is None
+
+
+def test_a_retraining_is_a_new_model_with_its_own_seed(
+    whole_history: tuple[str, TrainingResult], api: UebaClient
+) -> None:
+    """A retraining starts from another random initialisation, as a real engine's does: the reviewer sees
+    run-to-run spread. Both runs still use the same connections and both learn."""
+    dataset_id, first = whole_history
+    api.train_dataset(dataset_id)
+    second = wait_for_training(api, dataset_id)
+    assert second.status == "SUCCESS", second.error_details
+    assert second.num_connections == first.num_connections
+    assert second.validation_dataset_loss != first.validation_dataset_loss
+    assert second.validation_dataset_loss[-1] < 0.8 * second.validation_dataset_loss[0]
+    logs = [run.training_log for run in api.get_dataset(dataset_id, logs=True).training_results]
+    seeds = [log.split("seed: ")[1].split()[0] for log in logs]
+    assert seeds[0] != seeds[1]

@@ -55,7 +55,9 @@ class TrainingSupervisor:
             result_id=result_id,
             dataset_id=dataset_id,
             epochs=self.config.epochs,
-            seed=self.config.seed,
+            # Each run its own seed, as a real engine's random initialisation: retraining a dataset
+            # shows the run-to-run spread a reviewer compares, and a store still replays the same.
+            seed=self.config.seed + result_id,
             server_pid=os.getpid(),
             connection_limit=MAX_TRAINING_CONNECTIONS,
             available_connections=available,

@@ -90,7 +90,7 @@ class _Run:
             f"connections: {len(connections)} (of {job.available_connections} in the dataset);"
             f" training: {len(training)}; validation: {len(validation)};"
             f" features: {x_training.shape[1]} ({FEATURE_CONFIG_NAME}); hidden layers: {HIDDEN_LAYERS};"
-            f" epochs: {job.epochs}; batch size: {BATCH_SIZE}"
+            f" epochs: {job.epochs}; batch size: {BATCH_SIZE}; seed: {job.seed}"
         )
         autoencoder = MLPRegressor(
             hidden_layer_sizes=HIDDEN_LAYERS,
