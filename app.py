@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from pages import session, widgets
+import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from pages import feedback, navigation, sidebar, widgets
 
 
 def run() -> None:
     # Each url_path is its file's name, so a deep link that is a fresh process's very first run still
-    # lands on its page (see the note on `pages/` in pages/session.py).
+    # lands on its page (see the note on `pages/` in pages/bootstrap.py).
     st.set_page_config(page_title="UEBA Notebook", page_icon=":material/insights:", layout="wide")
     page = st.navigation(
         {
@@ -29,12 +30,12 @@ def run() -> None:
             ],
         }
     )
-    if session.entered_page(page.url_path):
+    if navigation.entered_page(page.url_path):
         # Leaving a page while its dialog is open fires no on_dismiss: without this, the dialog would
         # reopen on return, for whatever is selected then.
         widgets.close_confirmation()
-    session.server_badge()
-    session.show_notices()
+    sidebar.server_badge()
+    feedback.show_notices()
     page.run()
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import session, widgets
+import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from pages import calls, feedback, navigation, widgets
 from ueba_api import charts, frames, quality, review
 
 DEFAULT_BINS = 50
@@ -26,10 +27,10 @@ def run_details(run: frames.Run) -> None:
 
 
 st.title("Compare runs")
-session.show_notices()
-client = session.get_client()
+feedback.show_notices()
+client = calls.get_client()
 bin_count = st.session_state.get(BINS_KEY, DEFAULT_BINS)
-with session.api_call("load the training runs") as loaded:
+with calls.api_call("load the training runs") as loaded:
     # bin_count is sent only when changed: a newer PrivX may not know it.
     datasets = client.list_datasets(bin_count=None if bin_count == DEFAULT_BINS else bin_count).items
 if not loaded.ok:
@@ -38,7 +39,7 @@ runs = frames.training_runs(datasets)
 if len(runs) < 2:
     st.info("Comparing needs at least two training runs; there are "
             f"{len(runs)}. Train a dataset on the Training review page first.", icon=":material/info:")
-    st.page_link(session.TRAINING_PAGE, label="Open the training review", icon=":material/monitoring:")
+    st.page_link(navigation.TRAINING_PAGE, label="Open the training review", icon=":material/monitoring:")
     st.stop()
 history = frames.training_history(datasets)
 

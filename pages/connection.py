@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages import session
+import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from pages import calls, client_cache, targets
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
 from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, ClientSettings
@@ -20,8 +21,8 @@ OUTCOME = KEY + "outcome"
 def current_privx() -> ClientSettings | None:
     """The PrivX settings in use, if the app is on a PrivX (their secrets fill fields left empty)."""
     try:
-        return session.current_target().settings
-    except session.SettingsProblem:
+        return targets.current_target().settings
+    except targets.SettingsProblem:
         return None
 
 
@@ -42,29 +43,29 @@ def typed_settings() -> ClientSettings:
         for name in SECRET_FIELDS:
             if name in fields and not fields[name] and getattr(previous, name) is not None:
                 fields[name] = getattr(previous, name)
-    return session.settings_from(fields, "the form", labels=FIELD_LABELS)
+    return targets.settings_from(fields, "the form", labels=FIELD_LABELS)
 
 
 def connect() -> None:
     """Switch to the typed PrivX once it answers, and empty the secret fields: they are never shown again."""
     try:
         settings = typed_settings()
-        with UebaClient.from_settings(session.interactive(settings)) as client:
+        with UebaClient.from_settings(client_cache.interactive(settings)) as client:
             client.get_status()
-    except session.SettingsProblem as problem:
+    except targets.SettingsProblem as problem:
         st.session_state[OUTCOME] = ("error", str(problem))
         return
     except UebaError as error:
         st.session_state[OUTCOME] = ("error", f"Not connected. {error}")
         return
-    session.use_settings(settings)
+    calls.use_settings(settings)
     for name in SECRET_FIELDS:
         st.session_state[KEY + name] = ""
     st.session_state[OUTCOME] = ("success", f"Now using PrivX at {settings.base_url}.")
 
 
 def back_to_embedded() -> None:
-    session.use_embedded_server()
+    calls.use_embedded_server()
     st.session_state[OUTCOME] = ("success", "Now using the embedded reference server.")
 
 
@@ -85,8 +86,8 @@ st.title("Connection")
 
 # Where the app is now
 try:
-    target = session.current_target()
-except session.SettingsProblem as problem:
+    target = targets.current_target()
+except targets.SettingsProblem as problem:
     target = None
     st.error(str(problem), icon=":material/settings_alert:")
 if target is not None:
@@ -96,9 +97,9 @@ if target is not None:
                                   for name, label in SECRET_FIELDS.items())
         st.caption(f"{secrets_state}. CA certificate: {'set' if target.settings.ca_cert else 'not set'}.")
     if st.button("Test this connection", key=KEY + "test_current", icon=":material/network_check:"):
-        with session.api_call("test the connection"):
-            show_status(session.get_client())
-if target is None or target.kind != session.EMBEDDED:
+        with calls.api_call("test the connection"):
+            show_status(calls.get_client())
+if target is None or target.kind != targets.EMBEDDED:
     st.button("Back to the embedded server", key=KEY + "embedded", icon=":material/home:",
               on_click=back_to_embedded)
 
@@ -134,10 +135,10 @@ with st.container(horizontal=True):
 if test_clicked:
     try:
         settings = typed_settings()
-    except session.SettingsProblem as problem:
+    except targets.SettingsProblem as problem:
         st.error(str(problem), icon=":material/error:")
     else:
-        with UebaClient.from_settings(session.interactive(settings)) as client:
+        with UebaClient.from_settings(client_cache.interactive(settings)) as client:
             try:
                 show_status(client)
             except UebaError as error:

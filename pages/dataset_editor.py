@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from pages import session
+import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from pages import calls, feedback, navigation
 from pages.widgets import PeriodsEditor, confirm_button, counted, status_badge
 from ueba_api.charts import coverage_timeline
 from ueba_api.errors import NotFoundError, UebaError
@@ -25,18 +26,18 @@ MIN_TRAINING_CONNECTIONS = 5_000
 PRESET_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 180 days": 180}
 NEW_DATASET_DAYS = 90
 
-client = session.get_client()
-dataset_id = session.dataset_id_from_query()
+client = calls.get_client()
+dataset_id = navigation.dataset_id_from_query()
 dataset = None
 if dataset_id:
-    with session.api_call("load the dataset"):
+    with calls.api_call("load the dataset"):
         try:
             dataset = client.get_dataset(dataset_id)
         except NotFoundError:
             st.error(f"Dataset not found: there is no dataset with id `{dataset_id}`. "
                      "It may have been deleted.", icon=":material/search_off:")
     if dataset is None:
-        st.page_link(session.DATASETS_PAGE, label="Back to the datasets", icon=":material/arrow_back:")
+        st.page_link(navigation.DATASETS_PAGE, label="Back to the datasets", icon=":material/arrow_back:")
         st.stop()
 
 # Widget keys per dataset, so that opening another dataset never shows this one's draft.
@@ -83,12 +84,12 @@ def apply_preset(days: int) -> None:
 def apply_all_data() -> None:
     """A callback (it sets the pickers before they are drawn), so failures are shown by the page."""
     try:
-        span = session.history_span(client)
+        span = calls.history_span(client)
     except UebaError as error:
         st.session_state[preset_error_key] = error
         return
     if span is None:
-        session.notify("The server has no connections yet: the range is unchanged.", icon=":material/info:")
+        feedback.notify("The server has no connections yet: the range is unchanged.", icon=":material/info:")
     else:
         st.session_state[start_key], st.session_state[end_key] = (naive_utc(bound) for bound in span)
 
@@ -109,9 +110,9 @@ else:
         latest = dataset.latest_result
         status_badge(getattr(latest.status, "value", latest.status) if latest else None)
         st.caption(f"{counted(runs, 'training run')} · id `{dataset.id}`")
-        st.page_link(session.TRAINING_PAGE, label="Training review", icon=":material/monitoring:",
-                     query_params={session.DATASET_QUERY_PARAM: dataset.id})
-st.page_link(session.DATASETS_PAGE, label="All datasets", icon=":material/arrow_back:")
+        st.page_link(navigation.TRAINING_PAGE, label="Training review", icon=":material/monitoring:",
+                     query_params={navigation.DATASET_QUERY_PARAM: dataset.id})
+st.page_link(navigation.DATASETS_PAGE, label="All datasets", icon=":material/arrow_back:")
 
 # Training range
 st.subheader("Training range")
@@ -121,7 +122,7 @@ with st.container(horizontal=True):
     st.button("All data", key=f"{prefix}.preset.all", on_click=apply_all_data,
               help="From the first day with connections to the end of today (UTC)")
 if preset_error_key in st.session_state:
-    session.show_error(st.session_state.pop(preset_error_key), "find the first and last connection")
+    calls.show_error(st.session_state.pop(preset_error_key), "find the first and last connection")
 start_column, end_column = st.columns(2)
 start = start_column.datetime_input("Start (UTC)", key=start_key, format="YYYY-MM-DD", step=3600,
                                     help="Inclusive. Empty: from the first connection on.")
@@ -159,9 +160,9 @@ with size_column:
     if range_problems:
         st.caption("Fix the range to see how many connections it holds.")
     else:
-        with session.api_call("count the connections"):
-            count = session.count_connections(client, TimeRange(start=start, end=end, exclude=usable))
-            in_range = session.count_connections(client, TimeRange(start=start, end=end))
+        with calls.api_call("count the connections"):
+            count = calls.count_connections(client, TimeRange(start=start, end=end, exclude=usable))
+            in_range = calls.count_connections(client, TimeRange(start=start, end=end))
             st.metric("Connections for training", f"{count:,}", delta=f"-{in_range - count:,} excluded",
                       delta_color="off", delta_arrow="off",
                       help="Connections in the range minus the excluded periods (query-connection-count)")
@@ -173,8 +174,8 @@ with size_column:
 
 if not range_problems and start and end:
     st.subheader("Connections per day")
-    with session.api_call("count the connections per day"):
-        daily = session.connections_per_day(client, start, end)
+    with calls.api_call("count the connections per day"):
+        daily = calls.connections_per_day(client, start, end)
         st.altair_chart(coverage_timeline(daily, usable, as_utc(start), as_utc(end)), width="stretch")
         st.caption(f"From {describe_time(start)} to {describe_time(end)}; excluded periods shaded.")
 
@@ -190,16 +191,16 @@ draft = Dataset(time_range_settings=TimeRange(start=start, end=end, exclude=peri
 
 
 def create() -> bool:
-    with session.api_call("save the dataset") as call:
+    with calls.api_call("save the dataset") as call:
         new_id = client.create_dataset(draft)
     if call.ok:
-        session.notify("Dataset created.")
-        session.set_dataset_in_url(new_id)
+        feedback.notify("Dataset created.")
+        navigation.set_dataset_in_url(new_id)
     return call.ok
 
 
 def update() -> bool:
-    return session.perform("save the dataset", lambda: client.update_dataset(dataset.id, draft),
+    return calls.perform("save the dataset", lambda: client.update_dataset(dataset.id, draft),
                            "Dataset saved." + (" Its training history was cleared." if trained else ""))
 
 

@@ -7,7 +7,8 @@ import time
 
 import streamlit as st
 
-from pages import session
+import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from pages import calls, feedback, navigation
 from pages.widgets import confirm_button, counted, status_badge
 from ueba_api import review
 from ueba_api.client import UebaClient
@@ -26,12 +27,12 @@ def forget_selection() -> None:
     st.session_state[TABLE_VERSION] = st.session_state.get(TABLE_VERSION, 0) + 1
 
 
-client = session.get_client()
+client = calls.get_client()
 
 with st.container(horizontal=True, vertical_alignment="bottom"):
     st.title("Datasets", width="stretch")
     if st.button("New dataset", key="datasets.new", type="primary", icon=":material/add:"):
-        st.switch_page(session.EDITOR_PAGE)
+        st.switch_page(navigation.EDITOR_PAGE)
 
 
 
@@ -76,15 +77,15 @@ def duplicate(client: UebaClient, dataset: Dataset, name: str) -> None:
     # The same definition under a new id: everything a client may set, the comment marked as a copy.
     copy = Dataset(time_range_settings=dataset.time_range_settings, comment=f"{name} (copy)",
                    use_for_inference_once_trained=dataset.use_for_inference_once_trained)
-    with session.api_call("duplicate the dataset") as outcome:
+    with calls.api_call("duplicate the dataset") as outcome:
         new_id = client.create_dataset(copy)
     if outcome.ok:
-        session.notify(f"Duplicated as “{copy.comment}”.")
-        session.open_dataset(new_id)
+        feedback.notify(f"Duplicated as “{copy.comment}”.")
+        navigation.open_dataset(new_id)
 
 
 def delete(client: UebaClient, dataset: Dataset, name: str) -> bool:
-    deleted = session.perform("delete the dataset", lambda: client.delete_dataset(dataset.id),
+    deleted = calls.perform("delete the dataset", lambda: client.delete_dataset(dataset.id),
                               f"Deleted “{name}”.")
     if deleted:
         forget_selection()
@@ -92,13 +93,13 @@ def delete(client: UebaClient, dataset: Dataset, name: str) -> bool:
 
 
 def activate(client: UebaClient, dataset: Dataset, name: str) -> bool:
-    return session.perform("activate the dataset", lambda: client.start_analyzing(dataset.id),
+    return calls.perform("activate the dataset", lambda: client.start_analyzing(dataset.id),
                            f"“{name}” is now the active dataset: new connections are analyzed with its "
                            "model.")
 
 
 def deactivate(client: UebaClient) -> bool:
-    return session.perform("deactivate the dataset", client.stop_analyzing,
+    return calls.perform("deactivate the dataset", client.stop_analyzing,
                            "Analyzing stopped: no dataset is active.")
 
 
@@ -126,9 +127,9 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
 
         with st.container(horizontal=True):
             if st.button("Open", key="datasets.open", type="primary", icon=":material/edit_calendar:"):
-                session.open_dataset(dataset.id)
+                navigation.open_dataset(dataset.id)
             if st.button("Training review", key="datasets.training", icon=":material/monitoring:"):
-                session.open_dataset(dataset.id, session.TRAINING_PAGE)
+                navigation.open_dataset(dataset.id, navigation.TRAINING_PAGE)
             if st.button("Duplicate", key="datasets.duplicate", icon=":material/content_copy:"):
                 duplicate(client, dataset, name)
             if dataset.is_active:
@@ -161,12 +162,12 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
 
 def datasets_view(client: UebaClient) -> list[Dataset] | None:
     """The table and the selected dataset; the datasets shown (None if they could not be loaded)."""
-    with session.api_call("load the datasets") as call:
+    with calls.api_call("load the datasets") as call:
         datasets = client.list_datasets().items
-        counts = {item.id: session.count_connections(client, item.time_range_settings) for item in datasets}
+        counts = {item.id: calls.count_connections(client, item.time_range_settings) for item in datasets}
     if not call.ok:
         return None
-    session.follow_trainings(datasets, complete=True)  # announces the trainings that ended
+    navigation.follow_trainings(datasets, complete=True)  # announces the trainings that ended
     if not datasets:
         st.info("No datasets yet. A dataset says which connections a model learns from: "
                 "create one with **New dataset**.", icon=":material/info:")

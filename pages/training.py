@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import session, widgets
+import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from pages import calls, feedback, navigation, widgets
 from ueba_api import charts, frames, quality, review
 from ueba_api.client import UebaClient
 from ueba_api.errors import ConflictError, UebaError
@@ -52,16 +53,16 @@ def pick_dataset(client: UebaClient) -> str:
     Without `?dataset=` the picker starts on `review.default_dataset_id`: the active dataset, else the one
     trained last, else the newest.
     """
-    with session.api_call("load the datasets") as outcome:
+    with calls.api_call("load the datasets") as outcome:
         datasets = client.list_datasets().items
     if not outcome.ok:
         st.stop()
     if not datasets:
         st.info("There are no datasets yet: create one first.", icon=":material/info:")
-        st.page_link(session.DATASETS_PAGE, label="Open the datasets", icon=":material/table:")
+        st.page_link(navigation.DATASETS_PAGE, label="Open the datasets", icon=":material/table:")
         st.stop()
     labels = {dataset.id: review.dataset_choice_label(dataset) for dataset in datasets}
-    wanted = session.dataset_id_from_query()
+    wanted = navigation.dataset_id_from_query()
     if wanted and wanted not in labels:
         st.error(f"There is no dataset with the id {wanted!r}. Pick one below.", icon=":material/error:")
     ids = list(labels)
@@ -81,7 +82,7 @@ def pick_dataset(client: UebaClient) -> str:
     if chosen is None:
         st.stop()
     if chosen != wanted:
-        session.set_dataset_in_url(chosen)
+        navigation.set_dataset_in_url(chosen)
     return chosen
 
 
@@ -97,8 +98,8 @@ def dataset_summary(dataset: Dataset) -> None:
             f"{excluded} excluded period{'s' if excluded != 1 else ''}"
             f" · last successful training {utc(dataset.last_training)}"
         )
-        st.page_link(session.EDITOR_PAGE, label="Edit the dataset", icon=":material/edit_calendar:",
-                     query_params={session.DATASET_QUERY_PARAM: dataset.id})
+        st.page_link(navigation.EDITOR_PAGE, label="Edit the dataset", icon=":material/edit_calendar:",
+                     query_params={navigation.DATASET_QUERY_PARAM: dataset.id})
 
 
 def start_training(client: UebaClient, dataset: Dataset, activate: bool) -> bool:
@@ -109,11 +110,11 @@ def start_training(client: UebaClient, dataset: Dataset, activate: bool) -> bool
         st.error(ALREADY_RUNNING, icon=":material/hourglass_top:")
         return False
     except UebaError as error:
-        session.show_error(error, "start the training")
+        calls.show_error(error, "start the training")
         return False
     # Announce the end of the new run, even if it ends before the page sees it training.
-    session.watch_run(dataset.id, len(dataset.training_results) + 1)
-    session.notify(f"Training started on {count:,} connections.", icon=":material/model_training:")
+    navigation.watch_run(dataset.id, len(dataset.training_results) + 1)
+    feedback.notify(f"Training started on {count:,} connections.", icon=":material/model_training:")
     return True
 
 
@@ -147,7 +148,7 @@ def train_controls(client: UebaClient, dataset: Dataset) -> None:
 
 def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
     """The running training: epochs done and the loss curve so far. Polled while it runs."""
-    with session.api_call("follow the training") as outcome:
+    with calls.api_call("follow the training") as outcome:
         current = client.get_dataset(dataset_id)
     if not outcome.ok:
         return
@@ -171,7 +172,7 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
 
 def follow_training(client: UebaClient, dataset: Dataset) -> None:
     """Announce a watched run that ended (and review it); poll the one that runs now."""
-    follow = session.follow_trainings(dataset)
+    follow = navigation.follow_trainings(dataset)
     for ended in follow.ended:
         st.session_state[f"training.run.{dataset.id}"] = ended.number - 1  # review the run that just ended
     for run in follow.training:
@@ -321,11 +322,11 @@ def review_section(dataset: Dataset, runs: list[frames.Run]) -> None:
 
 
 st.title("Training review")
-session.show_notices()
-client = session.get_client()
+feedback.show_notices()
+client = calls.get_client()
 dataset_id = pick_dataset(client)
 bin_count = st.session_state.get(BINS_KEY, DEFAULT_BINS)
-with session.api_call("load the dataset") as loaded:
+with calls.api_call("load the dataset") as loaded:
     # bin_count is sent only when changed: a newer PrivX may not know it.
     dataset = client.get_dataset(dataset_id, logs=True,
                                  bin_count=None if bin_count == DEFAULT_BINS else bin_count)

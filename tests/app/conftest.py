@@ -19,7 +19,7 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from pages import session
+from pages import client_cache
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period, TimeRange, TrainingStatus
 from ueba_api.server.launch import RunningServer
@@ -75,7 +75,7 @@ def close_cached_clients() -> Iterator[None]:
     """Closes the app's cached clients after each test: their keep-alive connections would hold up a
     reference server's graceful shutdown."""
     yield
-    session._client_for.clear()
+    client_cache._client_for.clear()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages import session
+from pages import client_cache, targets
 from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets, texts
 from ueba_api.server.launch import RunningServer, start_server
 
@@ -188,13 +188,14 @@ def test_the_app_keeps_a_bounded_number_of_clients_and_closes_those_it_drops(
 ) -> None:
     """Each settings tried (on the Connection page, say) gets a cached client; beyond MAX_CLIENTS the
     least recently used is dropped and closed, so a long-running app does not pile them up."""
-    base = session.settings_from(privx_secrets(reference_server), "the test")
+    base = targets.settings_from(privx_secrets(reference_server), "the test")
     variants = [base.model_copy(update={"timeout": 30.0 + number})  # one fingerprint each
-                for number in range(session.MAX_CLIENTS + 1)]
-    clients = [session._client_for(session.fingerprint(settings), settings) for settings in variants]
+                for number in range(client_cache.MAX_CLIENTS + 1)]
+    clients = [client_cache._client_for(client_cache.fingerprint(settings), settings)
+               for settings in variants]
     assert clients[-1].get_status().status == "RUNNING"
     with pytest.raises(RuntimeError, match="client has been closed"):
         clients[0].get_status()
     assert clients[1].get_status().status == "RUNNING", "only the oldest was dropped"
-    again = session._client_for(session.fingerprint(variants[0]), variants[0])
+    again = client_cache._client_for(client_cache.fingerprint(variants[0]), variants[0])
     assert again is not clients[0] and again.get_status().status == "RUNNING"

@@ -21,7 +21,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 from streamlit.testing.v1 import AppTest
 
-from pages import session
+from pages import embedded
 from tests.app.conftest import APP, TRAINING_TIMEOUT
 
 CONNECTIONS = 12_000
@@ -36,7 +36,7 @@ POLL_PAUSE = 0.5
 def embedded_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     data_dir = tmp_path_factory.mktemp("embedded") / "server"
     yield data_dir
-    session._embedded_server.clear()  # stops the module's embedded server
+    embedded._embedded_server.clear()  # stops the module's embedded server
 
 
 @pytest.fixture

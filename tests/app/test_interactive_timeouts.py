@@ -18,14 +18,14 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages import session
+from pages import client_cache
 from tests.app.conftest import APP
 from ueba_api.client import API_PREFIX
 from ueba_api.settings import ClientSettings
 
 # Two attempts of INTERACTIVE_CONNECT_TIMEOUT, plus the pause between them (at most 0.5 s), plus slack for
 # a busy machine; the library's defaults (three attempts of 10 s) would take over 30 s.
-ATTEMPTS_SECONDS = 2 * session.INTERACTIVE_CONNECT_TIMEOUT
+ATTEMPTS_SECONDS = 2 * client_cache.INTERACTIVE_CONNECT_TIMEOUT
 INTERACTIVE_CALL_SECONDS = (ATTEMPTS_SECONDS, ATTEMPTS_SECONDS + 5)
 
 
@@ -113,9 +113,10 @@ def test_settings_that_name_retries_or_a_connect_timeout_keep_them(closing_serve
     assert closing_server.accepted == 2 * 3
 
     given = ClientSettings(base_url=closing_server.url, token="t", connect_timeout=12.5, max_retries=0)
-    assert (session.interactive(given).connect_timeout, session.interactive(given).max_retries) == (12.5, 0)
+    assert (client_cache.interactive(given).connect_timeout,
+            client_cache.interactive(given).max_retries) == (12.5, 0)
     # A whole-request timeout shorter than 5 s caps the connect timeout too, as in the library.
-    short = session.interactive(ClientSettings(base_url=closing_server.url, token="t", timeout=2.0))
+    short = client_cache.interactive(ClientSettings(base_url=closing_server.url, token="t", timeout=2.0))
     assert (short.connect_timeout, short.max_retries) == (2.0, 1)
 
 

@@ -1,0 +1,50 @@
+"""The cached UebaClient, one per settings in use.
+
+The app's clients give up on connecting sooner than a notebook's (`interactive`), as someone is waiting
+on every call; settings that name a `connect_timeout` or `max_retries` keep theirs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import streamlit as st
+from pydantic import SecretStr
+
+from ueba_api.client import UebaClient
+from ueba_api.settings import ClientSettings, reveal
+
+# Client settings for the app unless the user's own settings name them: a person waits on each call, so
+# an address that drops packets fails after 2 x 5 s instead of the library's 3 x 10 s.
+INTERACTIVE_CONNECT_TIMEOUT = 5.0
+INTERACTIVE_MAX_RETRIES = 1
+# Clients kept at once (one per settings in use: the embedded server, a PrivX or two being tried).
+# An evicted client is closed; a session still on those settings gets a new one on its next run.
+MAX_CLIENTS = 8
+
+
+def interactive(settings: ClientSettings) -> ClientSettings:
+    """The settings as the app uses them: where they leave `connect_timeout` or `max_retries` unset,
+    `INTERACTIVE_CONNECT_TIMEOUT` (or the settings' own connect limit, if shorter) and
+    `INTERACTIVE_MAX_RETRIES`."""
+    given = settings.model_fields_set
+    update: dict[str, Any] = {}
+    if "connect_timeout" not in given:
+        own = settings.http_timeout().connect  # None: no limit
+        update["connect_timeout"] = min(INTERACTIVE_CONNECT_TIMEOUT, own or INTERACTIVE_CONNECT_TIMEOUT)
+    if "max_retries" not in given:
+        update["max_retries"] = INTERACTIVE_MAX_RETRIES
+    return settings.model_copy(update=update)
+
+
+def fingerprint(settings: ClientSettings) -> str:
+    """A cache key for settings, secrets included; a hash, so no secret lands in a cache's key."""
+    fields = {name: reveal(value) if isinstance(value, SecretStr) else value for name, value in settings}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_CLIENTS, on_release=lambda client: client.close())
+def _client_for(settings_fingerprint: str, _settings: ClientSettings) -> UebaClient:
+    return UebaClient.from_settings(_settings)
