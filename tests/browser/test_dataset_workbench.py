@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import ARTIFACTS, RunningApp
 from ueba_api.models import Period
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 SERVER_START_TIMEOUT = 90_000
 RUN_TIMEOUT = 30_000
+ADD_ROW_ATTEMPTS = 4
 TRAINING_TIMEOUT = 90_000
 ROW_HEIGHT = 35
 
@@ -56,6 +58,22 @@ def grid_cells(where: Page | Locator, text: str | re.Pattern[str]) -> Locator:
 def wait_for_app(page: Page) -> None:
     """Until the script run is over (Streamlit shows a running indicator meanwhile)."""
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=RUN_TIMEOUT)
+
+
+def add_editor_row(page: Page, table: Locator) -> None:
+    """Clicks the data editor's "Add row", which sits in a toolbar shown while the pointer is over the
+    table. Charts below may still be drawing and shift the layout, which moves the table from under the
+    pointer and hides the toolbar again: hover and try again, a bounded number of times."""
+    wait_for_app(page)
+    add_row = page.get_by_role("button", name="Add row")
+    for _ in range(ADD_ROW_ATTEMPTS):
+        table.hover()
+        try:
+            add_row.click(timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"the data editor's Add row button could not be clicked in {ADD_ROW_ATTEMPTS} tries")
 
 
 def type_into_cell(page: Page, table: Locator, row: int, column: int, text: str) -> None:
@@ -97,8 +115,7 @@ def test_create_a_dataset_with_one_exclusion_and_see_it_listed(streamlit_app: Ru
     start = range_end - timedelta(days=60)
     excluded = Period(start=start, end=start + timedelta(days=14))
     table = page.get_by_test_id("stDataFrame").first
-    table.hover()
-    page.get_by_role("button", name="Add row").click()
+    add_editor_row(page, table)
     type_into_cell(page, table, 0, 0, f"{excluded.start:%Y-%m-%dT%H:%M}")
     type_into_cell(page, table, 0, 1, f"{excluded.end:%Y-%m-%dT%H:%M}")
     wait_for_app(page)
