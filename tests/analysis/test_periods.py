@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
 
+from tests.analysis.january import FEB_1, JAN_1, day
 from ueba_api.frames import UTC_DTYPE
 from ueba_api.models import Period
 from ueba_api.periods import (
@@ -17,13 +18,7 @@ from ueba_api.periods import (
     periods_to_frame,
 )
 
-JAN_1 = datetime(2024, 1, 1, tzinfo=UTC)
-FEB_1 = datetime(2024, 2, 1, tzinfo=UTC)
 HELSINKI_WINTER = timezone(timedelta(hours=2))
-
-
-def day(number: int, hour: int = 0) -> datetime:
-    return datetime(2024, 1, number, hour, tzinfo=UTC)
 
 
 def period(start: int, end: int) -> Period:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 import pytest
 
+from tests.analysis.january import FEB_1, JAN_1, day
 from ueba_api.models import Period
 from ueba_api.periods import (
     BLOCKING_KINDS,
@@ -16,13 +17,6 @@ from ueba_api.periods import (
     check_periods,
     usable_periods,
 )
-
-JAN_1 = datetime(2024, 1, 1, tzinfo=UTC)
-FEB_1 = datetime(2024, 2, 1, tzinfo=UTC)
-
-
-def day(number: int) -> datetime:
-    return datetime(2024, 1, number, tzinfo=UTC)
 
 
 def editor(*rows: tuple[object, object]) -> pd.DataFrame:
