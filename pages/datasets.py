@@ -46,8 +46,8 @@ TABLE_CONFIG = {
     "exclusions": st.column_config.NumberColumn("Exclusions", help="Excluded periods", width=80),
     "connections": st.column_config.NumberColumn("Connections", format="localized", width=90,
                                                  help="Connections in the range minus the exclusions"),
-    "last_training": st.column_config.DatetimeColumn("Last training", format="distance", width=118,
-                                                     help="The latest successful training"),
+    "last_training": st.column_config.DatetimeColumn("Last training (UTC)", format="YYYY-MM-DD HH:mm",
+                                                     width=128, help="The latest successful training"),
     "latest_status": st.column_config.TextColumn("Latest status", width=90),
     "runs": st.column_config.NumberColumn("Runs", help="Trainings in the history", width=50),
 }

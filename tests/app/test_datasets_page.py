@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pandas as pd
@@ -39,6 +40,14 @@ def test_the_table_shows_each_dataset_with_its_size(
     assert pd.isna(row["latest_status"]) and pd.isna(row["last_training"])
     [table] = [frame for frame in app.dataframe if (frame.key or "").startswith("datasets.table")]
     assert table.proto.placeholder == "—"
+    # Every time column is absolute and says it is UTC.
+    columns = json.loads(table.proto.columns)
+    time_columns = {name: config for name, config in columns.items() if config.get("type_config", {})
+                    .get("type") == "datetime"}
+    assert set(time_columns) == {"start", "end", "last_training"}
+    for name, config in time_columns.items():
+        assert config["label"].endswith("(UTC)"), name
+        assert config["type_config"]["format"] == "YYYY-MM-DD HH:mm", name
     assert app.main.caption[-1].value == "Select a row to open that dataset."
 
 
