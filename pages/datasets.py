@@ -39,7 +39,7 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
 TABLE_COLUMNS = ["comment", "active", "start", "end", "exclusions", "connections", "last_training",
                  "latest_status", "runs"]
 TABLE_CONFIG = {
-    "comment": st.column_config.TextColumn("Comment", width=170),
+    "comment": st.column_config.TextColumn("Comment", width=160),
     "active": st.column_config.TextColumn("Active", help="The dataset inference runs on", width=70),
     "start": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm", width=118),
     "end": st.column_config.DatetimeColumn("End (UTC)", format="YYYY-MM-DD HH:mm", width=118),
