@@ -17,7 +17,7 @@ SIDES = ("A", "B")
 def run_details(run: frames.Run) -> None:
     """What a run is: its dataset, status, feature config, error, and its quality hints."""
     result = run.result
-    created = f"{result.created:%Y-%m-%d %H:%M} UTC" if result.created else review.MISSING
+    created = review.utc_minutes(result.created)
     with st.container(horizontal=True, vertical_alignment="center"):
         widgets.status_badge(review.status_text(result))
         st.caption(f"Created {created} · feature config {result.feature_config_name or review.MISSING} · "

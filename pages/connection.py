@@ -6,6 +6,7 @@ import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaroun
 from pages import calls, client_cache, targets
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
+from ueba_api.models import enum_text
 from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, ClientSettings
 
 AUTH_CLIENT = "API client credentials"
@@ -71,7 +72,7 @@ def back_to_embedded() -> None:
 
 def show_status(client: UebaClient) -> None:
     status = client.get_status()
-    state = getattr(status.status, "value", status.status) or "unknown"
+    state = enum_text(status.status) or "unknown"
     message = f" — {status.status_message}" if status.status_message else ""
     st.success(f"The server answers: **{state}**{message}", icon=":material/check_circle:")
     facts = {"Version": status.version, "API version": status.api_version, "App id": status.app_id,

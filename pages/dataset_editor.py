@@ -9,7 +9,7 @@ from pages import calls, feedback, navigation
 from pages.widgets import PeriodsEditor, confirm_button, counted, status_badge
 from ueba_api.charts import coverage_timeline
 from ueba_api.errors import NotFoundError, UebaError
-from ueba_api.models import Dataset, TimeRange, as_utc
+from ueba_api.models import Dataset, TimeRange, as_utc, enum_text
 from ueba_api.periods import (
     ProblemKind,
     blocking_problems,
@@ -108,7 +108,7 @@ else:
         if dataset.is_active:
             st.badge("active", icon=":material/bolt:", color="green")
         latest = dataset.latest_result
-        status_badge(getattr(latest.status, "value", latest.status) if latest else None)
+        status_badge(enum_text(latest.status) if latest else None)
         st.caption(f"{counted(runs, 'training run')} · id `{dataset.id}`")
         st.page_link(navigation.TRAINING_PAGE, label="Training review", icon=":material/monitoring:",
                      query_params={navigation.DATASET_QUERY_PARAM: dataset.id})

@@ -7,6 +7,7 @@ import streamlit as st
 from pages.calls import get_client_or_raise, server_status
 from pages.targets import SettingsProblem, current_target
 from ueba_api.errors import ApiConnectionError, UebaError
+from ueba_api.models import enum_text
 
 STATE_COLORS = {"RUNNING": "green", "WARNING": "orange", "PENDING": "blue", "ERROR": "red"}
 
@@ -27,6 +28,6 @@ def server_badge() -> None:
         except UebaError as error:
             st.badge("error", icon=":material/error:", color="red", help=str(error))
         else:
-            state = getattr(status.status, "value", status.status) or "unknown"
+            state = enum_text(status.status) or "unknown"
             version = f" · version {status.version}" if status.version else ""
             st.badge(f"{state}{version}", color=STATE_COLORS.get(state, "gray"), help=status.status_message)

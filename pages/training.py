@@ -43,8 +43,6 @@ HISTORY_COLUMNS = {
 }
 
 
-def utc(value) -> str:
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value else review.MISSING
 
 
 def pick_dataset(client: UebaClient) -> str:
@@ -94,9 +92,9 @@ def dataset_summary(dataset: Dataset) -> None:
         if dataset.is_active:
             st.badge("active: used for inference", icon=":material/verified:", color="green")
         st.caption(
-            f"Training range {utc(time_range.start)} → {utc(time_range.end)}, "
+            f"Training range {review.utc_minutes(time_range.start)} → {review.utc_minutes(time_range.end)}, "
             f"{excluded} excluded period{'s' if excluded != 1 else ''}"
-            f" · last successful training {utc(dataset.last_training)}"
+            f" · last successful training {review.utc_minutes(dataset.last_training)}"
         )
         st.page_link(navigation.EDITOR_PAGE, label="Edit the dataset", icon=":material/edit_calendar:",
                      query_params={navigation.DATASET_QUERY_PARAM: dataset.id})
@@ -129,13 +127,14 @@ def train_controls(client: UebaClient, dataset: Dataset) -> None:
         )
         outcome = ("When it succeeds, **this model becomes the active one**: PrivX flags connections with it."
                    if activate else "The active model does not change.")
+        time_range = dataset.time_range_settings
         widgets.confirm_button(
             "Train",
             key=f"training.train.{dataset.id}",
             title="Train this dataset?",
             message=(
-                f"PrivX trains a new model on the connections from {utc(dataset.time_range_settings.start)} "
-                f"to {utc(dataset.time_range_settings.end)}, minus the excluded periods. {outcome}"
+                f"PrivX trains a new model on the connections from {review.utc_minutes(time_range.start)} "
+                f"to {review.utc_minutes(time_range.end)}, minus the excluded periods. {outcome}"
             ),
             confirm_label="Start training",
             on_confirm=lambda: start_training(client, dataset, activate),
@@ -162,7 +161,7 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
     # panel "complete" (a green check) while the run is still training.
     panel = st.status(f"Training {run.label}{connections}: {epochs} epochs done", state="running",
                       expanded=True)
-    panel.caption(f"Started {utc(run.result.created)}; refreshed every {POLL_SECONDS} s.")
+    panel.caption(f"Started {review.utc_minutes(run.result.created)}; refreshed every {POLL_SECONDS} s.")
     if epochs:
         panel.altair_chart(charts.loss_curves(frames.loss_frame(review.numbered([run]))),
                            key="training.progress_chart")
@@ -209,7 +208,7 @@ def statistics(run: frames.Run) -> None:
     result = run.result
     connections = f"{result.num_connections:,}" if result.num_connections is not None else review.MISSING
     st.caption(f"Feature config {result.feature_config_name or review.MISSING} · "
-               f"created {utc(result.created)} · {connections} connections · "
+               f"created {review.utc_minutes(result.created)} · {connections} connections · "
                f"{len(result.validation_dataset_loss)} epochs")
     numbers = [
         ("mean", result.mean, "Mean of the per-connection validation loss"),

@@ -105,10 +105,9 @@ def loss_curves(frame: pd.DataFrame, *, log_scale: bool = False, smoothing: floa
     split_dash = alt.StrokeDash("split:N", title="Split", sort=["training", "validation"],
                                 legend=alt.Legend(**LINE_LEGEND))
     shown = "smoothed_loss" if smoothing else "loss"
-    curves = base.mark_line().encode(y=alt.Y(f"{shown}:Q", title=title, scale=scale), strokeDash=split_dash)
-    points = base.mark_point(filled=True, opacity=1, size=POINT_SIZE).encode(
-        y=alt.Y(f"{shown}:Q", title=title, scale=scale)
-    )
+    y = alt.Y(f"{shown}:Q", title=title, scale=scale)
+    curves = base.mark_line().encode(y=y, strokeDash=split_dash)
+    points = base.mark_point(filled=True, opacity=1, size=POINT_SIZE).encode(y=y)
     if not smoothing:
         return alt.layer(curves, points)
     # strokeOpacity, not opacity: Vega-Lite gives the legend symbols the first layer's opacity.

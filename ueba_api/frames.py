@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ueba_api.models import Dataset, DatasetList, Histogram, TrainingResult
+from ueba_api.models import Dataset, DatasetList, Histogram, TrainingResult, enum_text
 
 UTC_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
@@ -94,11 +94,6 @@ def with_utc_labels(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=renames)
 
 
-def _text(value: Any) -> str | None:
-    """An enum's value, or the text itself: statuses may be values this client does not know."""
-    return getattr(value, "value", value)
-
-
 def datasets_table(
     datasets: DatasetList | Iterable[Dataset], connections: Mapping[str, int] | None = None
 ) -> pd.DataFrame:
@@ -124,7 +119,7 @@ def datasets_table(
                 "exclusions": len(time_range.exclude),
                 "connections": counts.get(dataset.id or ""),
                 "runs": len(dataset.training_results),
-                "latest_status": _text(latest.status) if latest else None,
+                "latest_status": enum_text(latest.status) if latest else None,
                 "last_training": dataset.last_training,
                 "created": dataset.created,
                 "created_by": dataset.created_by,
@@ -148,9 +143,8 @@ class Run:
 
 
 def _dataset_name(dataset: Dataset) -> str:
-    comment = (dataset.comment or "").strip().splitlines()
-    if comment:
-        first_line = comment[0]
+    first_line = dataset.comment_title
+    if first_line:
         if len(first_line) > LABEL_COMMENT_CHARS:
             return first_line[: LABEL_COMMENT_CHARS - 1].rstrip() + "…"
         return first_line
@@ -198,7 +192,7 @@ def training_history(datasets: Dataset | DatasetList | Iterable[Dataset]) -> pd.
                 "run": run.number,
                 "run_label": run.label,
                 "created": result.created,
-                "status": _text(result.status),
+                "status": enum_text(result.status),
                 "feature_config_name": result.feature_config_name,
                 "num_connections": result.num_connections,
                 "epochs": max(len(result.training_dataset_loss), len(result.validation_dataset_loss)),

@@ -45,6 +45,11 @@ def format_utc(value: datetime) -> str:
     return text + "Z"
 
 
+def enum_text(value: Any) -> Any:
+    """An enum's value, or the text itself: servers may send values this client does not know."""
+    return getattr(value, "value", value)
+
+
 def _none_as_empty_list(value: Any) -> Any:
     return [] if value is None else value
 
@@ -191,6 +196,11 @@ class TrainingResult(ApiModel):
             return {**data, "status": MISSING_STATUS}
         return data
 
+    @property
+    def failure_cause(self) -> str:
+        """`error_code: error_details`, with whichever of them the server gave ("" if neither)."""
+        return ": ".join(part for part in (self.error_code, self.error_details) if part)
+
 
 # The only fields a client may set; everything else on a Dataset belongs to the server.
 WRITABLE_DATASET_FIELDS = frozenset({"time_range_settings", "comment", "use_for_inference_once_trained"})
@@ -224,6 +234,12 @@ class Dataset(ApiModel):
     @property
     def latest_result(self) -> TrainingResult | None:
         return self.training_results[-1] if self.training_results else None
+
+    @property
+    def comment_title(self) -> str | None:
+        """The first line of the comment, which names the dataset in lists; None without a comment."""
+        lines = (self.comment or "").strip().splitlines()
+        return lines[0] if lines else None
 
 
 class DatasetList(ApiModel):

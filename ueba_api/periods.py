@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ueba_api.frames import UTC_DTYPE, typed_frame
-from ueba_api.models import Period
+from ueba_api.models import Period, as_utc
 
 PERIOD_COLUMNS = {"start": UTC_DTYPE, "end": UTC_DTYPE}
 
@@ -88,8 +88,7 @@ Bound = pd.Timestamp | None
 def _utc(value: datetime | None) -> Bound:
     if value is None or pd.isna(value):
         return None
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return pd.Timestamp(as_utc(value))
 
 
 def describe_time(value: datetime) -> str:

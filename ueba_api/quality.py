@@ -14,7 +14,7 @@ from enum import StrEnum
 import numpy as np
 
 from ueba_api.frames import histogram_frame
-from ueba_api.models import MISSING_STATUS, Histogram, TrainingResult, TrainingStatus
+from ueba_api.models import MISSING_STATUS, Histogram, TrainingResult, TrainingStatus, enum_text
 
 # Overfitting: over the last OVERFIT_WINDOW epochs the validation loss rose by more than
 # OVERFIT_MIN_RISE (relative) while the training loss fell.
@@ -226,7 +226,7 @@ def quality_hints(result: TrainingResult, *, min_connections: int = MIN_CONNECTI
     times it.
     """
     if result.status == TrainingStatus.FAILURE:
-        cause = ": ".join(part for part in (result.error_code, result.error_details) if part)
+        cause = result.failure_cause
         message = f"The training failed ({cause})." if cause else "The training failed; no error was given."
         return [QualityHint(HintKind.FAILED, Severity.ERROR, message)]
     if result.status == MISSING_STATUS:
@@ -236,7 +236,7 @@ def quality_hints(result: TrainingResult, *, min_connections: int = MIN_CONNECTI
         )
         return [QualityHint(HintKind.NOT_FINISHED, Severity.INFO, message)]
     if result.status != TrainingStatus.SUCCESS:
-        status = getattr(result.status, "value", result.status)
+        status = enum_text(result.status)
         message = f"The training is not finished (status {status}): hints come once it succeeds."
         return [QualityHint(HintKind.NOT_FINISHED, Severity.INFO, message)]
     training, validation = result.training_dataset_loss, result.validation_dataset_loss

@@ -16,7 +16,7 @@ from pandas.io.formats.style import Styler
 
 from ueba_api import quality
 from ueba_api.frames import Run, training_runs, with_utc_labels
-from ueba_api.models import Dataset, TrainingResult, TrainingStatus, format_utc
+from ueba_api.models import Dataset, TrainingResult, TrainingStatus, enum_text, format_utc
 
 # The numeric columns of `frames.training_history` compared side by side, with their row labels.
 COMPARED_STATISTICS = {
@@ -56,8 +56,7 @@ HISTORY_TABLE_COLUMNS = [
 
 def dataset_choice_label(dataset: Dataset) -> str:
     """How a dataset reads in a picker: the first line of its comment, then its id."""
-    lines = (dataset.comment or "").strip().splitlines()
-    return f"{lines[0] if lines else 'No comment'} · {dataset.id}"
+    return f"{dataset.comment_title or 'No comment'} · {dataset.id}"
 
 
 def default_dataset_id(datasets: Sequence[Dataset]) -> str | None:
@@ -87,12 +86,17 @@ def _latest_training(dataset: Dataset) -> datetime | None:
 
 
 def status_text(result: TrainingResult) -> str:
-    return getattr(result.status, "value", result.status)
+    return enum_text(result.status)
+
+
+def utc_minutes(value: datetime | None) -> str:
+    """A time as the review pages show it: to the minute, labelled UTC; MISSING when there is none."""
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value else MISSING
 
 
 def run_choice_label(run: Run) -> str:
     """How a run reads in a picker: "<label> · SUCCESS · 2024-04-02 08:15 UTC"."""
-    created = f" · {run.result.created:%Y-%m-%d %H:%M} UTC" if run.result.created else ""
+    created = f" · {utc_minutes(run.result.created)}" if run.result.created else ""
     return f"{run.label} · {status_text(run.result)}{created}"
 
 
@@ -201,7 +205,7 @@ def finished_message(label: str, result: TrainingResult) -> str:
         epochs = len(result.validation_dataset_loss)
         return f"Training {label} succeeded after {epochs} epochs."
     if result.status == TrainingStatus.FAILURE:
-        cause = ": ".join(part for part in (result.error_code, result.error_details) if part)
+        cause = result.failure_cause
         return f"Training {label} failed" + (f" ({cause})." if cause else ".")
     return f"Training {label} ended with status {status_text(result)}."
 
