@@ -16,7 +16,11 @@ class BodyTooLarge(HTTPException):
     so the app's error handlers answer it with the contract body."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request body too large: the limit is {limit} bytes")
+        super().__init__(413, self.message(limit))
+
+    @staticmethod
+    def message(limit: int) -> str:
+        return f"Request body too large: the limit is {limit} bytes"
 
 
 class BodySizeLimit:
@@ -57,7 +61,7 @@ class BodySizeLimit:
         return 0
 
     async def _refuse(self, send: Send) -> None:
-        message = f"Request body too large: the limit is {self.max_bytes} bytes"
+        message = BodyTooLarge.message(self.max_bytes)
         payload = json.dumps(error_body(ErrorCode.VALUE_OUT_OF_BOUNDS, message, "body")).encode()
         await send(
             {

@@ -25,17 +25,15 @@ from pathlib import Path
 import uvicorn
 
 from ueba_api.server import config as defaults
-from ueba_api.server.config import PARENT_PID_VARIABLE, VIEW_PERMISSIONS, ApiClient, OAuthClient, ServerConfig
+from ueba_api.server.config import (
+    ENVIRONMENT,
+    PARENT_PID_VARIABLE,
+    VIEW_PERMISSIONS,
+    ApiClient,
+    OAuthClient,
+    ServerConfig,
+)
 from ueba_api.server.tls import self_signed_certificate
-
-ENVIRONMENT = {
-    "client_id": "PRIVX_API_CLIENT_ID",
-    "client_secret": "PRIVX_API_CLIENT_SECRET",
-    "oauth_client_id": "PRIVX_API_OAUTH_CLIENT_ID",
-    "oauth_client_secret": "PRIVX_API_OAUTH_CLIENT_SECRET",
-    "view_client_id": "PRIVX_API_VIEW_CLIENT_ID",
-    "view_client_secret": "PRIVX_API_VIEW_CLIENT_SECRET",
-}
 
 
 def serve_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,17 @@ DEMO_CLIENT_SECRET = "ueba-demo-secret"
 DEMO_OAUTH_CLIENT_ID = "privx-external"
 DEMO_OAUTH_CLIENT_SECRET = "privx-external-demo-secret"
 
+# Credential options and the PRIVX_API_* variables that set them; `start_server` passes its credentials
+# this way, never on the command line.
+ENVIRONMENT = {
+    "client_id": "PRIVX_API_CLIENT_ID",
+    "client_secret": "PRIVX_API_CLIENT_SECRET",
+    "oauth_client_id": "PRIVX_API_OAUTH_CLIENT_ID",
+    "oauth_client_secret": "PRIVX_API_OAUTH_CLIENT_SECRET",
+    "view_client_id": "PRIVX_API_VIEW_CLIENT_ID",
+    "view_client_secret": "PRIVX_API_VIEW_CLIENT_SECRET",
+}
+
 # The feature set the trainings use (see features.py); results report it as feature_config_name.
 FEATURE_CONFIG_NAME = "ueba-default-v1"
 

@@ -170,13 +170,6 @@ class ConnectionStore:
         frame = frame[~window.excludes(frame["start_us"].to_numpy())]
         return frame.reset_index(drop=True).astype({"is_anomaly": bool})
 
-    def time_span(self) -> tuple[datetime, datetime] | None:
-        with self.database.connect() as connection:
-            first, last = connection.execute(
-                "SELECT MIN(start_us), MAX(start_us) FROM connections"
-            ).fetchone()
-        return None if first is None else (from_microseconds(first), from_microseconds(last))
-
 
 class ConnectionCounter:
     """Counts connections in windows from an in-memory sorted array, reloaded when the table changes."""
@@ -199,3 +192,8 @@ class ConnectionCounter:
                     self._times = self.store.sorted_start_times()
                     self._version = version
         return self._times
+
+    def time_span(self) -> tuple[datetime, datetime] | None:
+        """The first and last connection's start, from the sorted times already held: no query."""
+        times = self.refresh()
+        return (from_microseconds(int(times[0])), from_microseconds(int(times[-1]))) if len(times) else None

@@ -50,6 +50,11 @@ _FAILURE_ASSIGNMENTS = (
 )
 
 
+def _failure_parameters(error_code: str, error_details: str) -> tuple[str, str, str, str]:
+    """The values of `_FAILURE_ASSIGNMENTS`: when it ended, why, and the log line that says so."""
+    return utc_now(), error_code, error_details, f"FAILURE: {error_details}\n"
+
+
 def utc_now() -> str:
     return format_utc(datetime.now(UTC))
 
@@ -272,18 +277,15 @@ class DatasetStore:
         return True
 
     def finish_failure(self, result_id: int, error_code: str, error_details: str) -> bool:
-        return self._update_running(
-            result_id,
-            _FAILURE_ASSIGNMENTS,
-            (utc_now(), error_code, error_details, f"FAILURE: {error_details}\n"),
-        )
+        parameters = _failure_parameters(error_code, error_details)
+        return self._update_running(result_id, _FAILURE_ASSIGNMENTS, parameters)
 
     def fail_unfinished(self, error_code: str, error_details: str) -> int:
         """Every run still TRAINING becomes a FAILURE (their workers are gone); returns how many."""
         with self.database.connect() as connection:
             return connection.execute(
                 f"UPDATE training_results SET {_FAILURE_ASSIGNMENTS} WHERE status = 'TRAINING'",
-                (utc_now(), error_code, error_details, f"FAILURE: {error_details}\n"),
+                _failure_parameters(error_code, error_details),
             ).rowcount
 
     def result_outcome(self, result_id: int) -> tuple[str, str | None, int] | None:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from ueba_api.server.config import DEFAULT_CONNECTIONS, DEFAULT_SEED
 from ueba_api.server.connections import DAY_US, HOUR_US, to_microseconds
 
 PROTOCOLS = ("SSH", "RDP", "VNC", "WEB", "DB")
@@ -58,10 +59,10 @@ TEAMS = (
 
 @dataclass(frozen=True)
 class GeneratorSettings:
-    connections: int = 150_000
+    connections: int = DEFAULT_CONNECTIONS
     days: int = 182
     end: datetime | None = None  # None: the start of the current UTC day
-    seed: int = 7
+    seed: int = DEFAULT_SEED
     anomaly_share: float = 0.001
 
     def end_time(self) -> datetime:

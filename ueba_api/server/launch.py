@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from ueba_api.server.config import DEFAULT_CONNECTIONS, PARENT_PID_VARIABLE
+from ueba_api.server.config import DEFAULT_CONNECTIONS, DEMO_OAUTH_CLIENT_ID, ENVIRONMENT, PARENT_PID_VARIABLE
 from ueba_api.server.openapi import UEBA_PREFIX
 from ueba_api.server.tls import CERT_FILE
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOG_FILE = "server.log"
-DEFAULT_OAUTH_CLIENT_ID = "privx-external"
 # A first start generates the history before it answers: about 10 s per million connections on a busy
 # 2-core machine (bench/RESULTS.md: 96 s to generate and insert 10M, 4 s to load the start times).
 # The default wait allows three times that on top of a base that covers the default 150k.
@@ -131,7 +130,7 @@ def start_server(
     credentials = {
         "client_id": f"ueba-{secrets.token_hex(4)}",
         "client_secret": secrets.token_urlsafe(24),
-        "oauth_client_id": DEFAULT_OAUTH_CLIENT_ID,
+        "oauth_client_id": DEMO_OAUTH_CLIENT_ID,
         "oauth_client_secret": secrets.token_urlsafe(24),
         "view_client_id": f"ueba-view-{secrets.token_hex(4)}",
         "view_client_secret": secrets.token_urlsafe(24),
@@ -157,7 +156,7 @@ def start_server(
         if value is not None:
             command += [option, str(value)]
     command += ["--tls"] * tls + ["--demo"] * demo
-    environment = os.environ | {f"PRIVX_API_{name.upper()}": value for name, value in credentials.items()}
+    environment = os.environ | {ENVIRONMENT[name]: value for name, value in credentials.items()}
     environment[PARENT_PID_VARIABLE] = str(os.getpid())
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])

@@ -18,7 +18,7 @@ VERSION = "0.1.0"
 
 @router.get("/status", response_model=ServiceStatus, summary="Service status (no token needed)")
 def get_status(state: State) -> dict:
-    span = state.connections.time_span()
+    span = state.counter.time_span()
     details = [
         {"k": "connections", "v": state.counter.count(Window())},
         {"k": "connections_first", "v": None if span is None else format_utc(span[0])},

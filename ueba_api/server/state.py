@@ -95,7 +95,7 @@ class ServerState:
         """
         if self.datasets.exists():
             return
-        span = self.connections.time_span()
+        span = self.counter.time_span()
         if span is None:
             return
         first, last = span
