@@ -63,7 +63,7 @@ Histogram = dict[str, list[float]]
 
 
 class HistogramCache:
-    """Re-binned validation-loss histograms by (result id, bin count, status), least recently used out.
+    """Re-binned validation-loss histograms by (result id, bin count), least recently used out.
 
     An entry cannot go stale: only a SUCCESS has losses, they never change afterwards, and result ids
     are never reused (AUTOINCREMENT). Deleted results are dropped all the same, to free the room.
@@ -73,7 +73,7 @@ class HistogramCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self.hits = self.misses = 0
-        self._entries: OrderedDict[tuple[int, int, str], tuple[tuple[int, ...], tuple[float, ...]]] = (
+        self._entries: OrderedDict[tuple[int, int], tuple[tuple[int, ...], tuple[float, ...]]] = (
             OrderedDict()
         )
         self._lock = threading.Lock()
@@ -81,7 +81,7 @@ class HistogramCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[int, int, str]) -> Histogram | None:
+    def get(self, key: tuple[int, int]) -> Histogram | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -91,7 +91,7 @@ class HistogramCache:
             self._entries.move_to_end(key)
         return _histogram(*entry)
 
-    def put(self, key: tuple[int, int, str], counts: np.ndarray, edges: np.ndarray) -> Histogram:
+    def put(self, key: tuple[int, int], counts: np.ndarray, edges: np.ndarray) -> Histogram:
         # Kept as tuples, handed out as fresh lists: no caller can change what the next one gets.
         entry = (tuple(counts.tolist()), tuple(edges.tolist()))
         if self.size > 0:
@@ -325,10 +325,10 @@ class DatasetStore:
             f"SELECT {_RESULT_COLUMNS}, {log_column} FROM training_results {where} ORDER BY id", parameters
         ).fetchall()
         histograms: dict[int, Histogram] = {}
-        missing: dict[int, tuple[int, int, str]] = {}
+        missing: dict[int, tuple[int, int]] = {}
         for row in rows:
             if row["has_losses"]:
-                key = (row["id"], bin_count, row["status"])
+                key = (row["id"], bin_count)
                 cached = self.histograms.get(key)
                 if cached is None:
                     missing[row["id"]] = key
