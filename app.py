@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
-from pages import feedback, navigation, sidebar, widgets
+import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from ui import feedback, navigation, sidebar, widgets
 
 
 def run() -> None:
     # Each url_path is its file's name, so a deep link that is a fresh process's very first run still
-    # lands on its page (see the note on `pages/` in pages/bootstrap.py).
+    # lands on its page (see the note on `pages/` in ui/bootstrap.py).
     st.set_page_config(page_title="UEBA Notebook", page_icon=":material/insights:", layout="wide")
     page = st.navigation(
         {

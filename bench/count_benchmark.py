@@ -23,14 +23,14 @@ import numpy as np
 from bench import benchmark_parser
 from bench.stores import build_store
 from ueba_api.models import Period, TimeRange
-from ueba_api.server.connections import (
+from ueba_server.connections import (
     ConnectionStore,
     Window,
     count_in_window,
     from_microseconds,
     merge_periods,
 )
-from ueba_api.server.launch import start_server
+from ueba_server.launch import start_server
 
 
 def random_windows(times: np.ndarray, queries: int, exclusions: int, seed: int = 1) -> list[Window]:

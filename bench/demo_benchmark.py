@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench import benchmark_parser
-from ueba_api.server.launch import start_server
+from ueba_server.launch import start_server
 
 POLL_SECONDS = 0.25
 TRAINING_TIMEOUT = 600.0

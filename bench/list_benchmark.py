@@ -4,7 +4,7 @@
 
 Builds one store with `--datasets` datasets, each with a SUCCESS run of 15 epochs and `--losses`
 validation losses (written through `DatasetStore`, as a training worker writes them), then serves it
-with two `python -m ueba_api.server` at once: one with `--histogram-cache 0` (every listing re-bins every
+with two `python -m ueba_server` at once: one with `--histogram-cache 0` (every listing re-bins every
 run's losses, as before the cache), one with the default cache; they take the listings in turns. Prints
 the first listing's time (the cache is empty then), the median of the following ones, over HTTP with a
 bearer token, and the speed-up against the slower.
@@ -25,17 +25,17 @@ import httpx
 import numpy as np
 
 from bench import benchmark_parser
-from ueba_api.server.config import (
+from ueba_server.config import (
     DEMO_OAUTH_CLIENT_ID,
     DEMO_OAUTH_CLIENT_SECRET,
     HISTOGRAM_CACHE_SIZE,
     ServerConfig,
 )
-from ueba_api.server.database import Database
-from ueba_api.server.dataset_store import DatasetStore
-from ueba_api.server.launch import PROJECT_ROOT, _free_port
-from ueba_api.server.openapi import UEBA_PREFIX
-from ueba_api.server.schemas import DatasetRequest
+from ueba_server.database import Database
+from ueba_server.dataset_store import DatasetStore
+from ueba_server.launch import PROJECT_ROOT, _free_port
+from ueba_server.openapi import UEBA_PREFIX
+from ueba_server.schemas import DatasetRequest
 
 EPOCHS = 15
 CLIENT_ID = "bench"
@@ -60,9 +60,9 @@ def build_store(data_dir: Path, datasets: int, losses: int) -> None:
 def serve(
     data_dir: Path, options: list[str], secret: str, project_root: Path = PROJECT_ROOT
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`python -m ueba_api.server` of `project_root` on the store, with this benchmark's API client."""
+    """`python -m ueba_server` of `project_root` on the store, with this benchmark's API client."""
     port = _free_port("127.0.0.1")
-    command = [sys.executable, "-m", "ueba_api.server", "--port", str(port), "--data-dir", str(data_dir),
+    command = [sys.executable, "-m", "ueba_server", "--port", str(port), "--data-dir", str(data_dir),
                "--connections", "5000", "--log-level", "warning", *options]  # fmt: skip
     # Only this client's credentials: the OAuth client stays the well-known demo one.
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}

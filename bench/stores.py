@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ueba_api.server.config import ServerConfig
-from ueba_api.server.connections import ConnectionStore
-from ueba_api.server.database import Database
-from ueba_api.server.generator import GeneratorSettings, generate_connections
+from ueba_server.config import ServerConfig
+from ueba_server.connections import ConnectionStore
+from ueba_server.database import Database
+from ueba_server.generator import GeneratorSettings, generate_connections
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
-from pages import calls, feedback, navigation, widgets
+import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import charts, frames, quality, review
+from ui import calls, feedback, navigation, widgets
 
-DEFAULT_BINS = 50
-MAX_BINS = 1000
 BINS_KEY = "compare.bins"
 SIDES = ("A", "B")
 
@@ -19,20 +17,17 @@ def run_details(run: frames.Run) -> None:
     result = run.result
     created = review.utc_minutes(result.created)
     with st.container(horizontal=True, vertical_alignment="center"):
-        widgets.status_badge(review.status_text(result))
+        widgets.status_badge(result)
         st.caption(f"Created {created} · feature config {result.feature_config_name or review.MISSING} · "
                    f"dataset {run.dataset_id}")
-    for hint in quality.quality_hints(result):
-        getattr(st, hint.severity)(hint.message)  # severities are st.error, st.warning, st.info
+    widgets.quality_hint_list(quality.quality_hints(result))
 
 
 st.title("Compare runs")
 feedback.show_notices()
 client = calls.get_client()
-bin_count = st.session_state.get(BINS_KEY, DEFAULT_BINS)
 with calls.api_call("load the training runs") as loaded:
-    # bin_count is sent only when changed: a newer PrivX may not know it.
-    datasets = client.list_datasets(bin_count=None if bin_count == DEFAULT_BINS else bin_count).items
+    datasets = client.list_datasets(bin_count=widgets.asked_bin_count(BINS_KEY)).items
 if not loaded.ok:
     st.stop()
 runs = frames.training_runs(datasets)
@@ -87,8 +82,8 @@ else:
 
 st.subheader("Validation loss per connection")
 controls, chart = st.columns([1, 3], gap="large")
-controls.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BINS, step=10, key=BINS_KEY,
-                      help="Fetches the histograms again from the server with this bin_count")
+widgets.bin_count_input(controls, key=BINS_KEY,
+                        help="Fetches the histograms again from the server with this bin_count")
 controls.caption("Each bar is a share of its run's validation connections, so runs of different sizes "
                  "compare on one scale; the dashed rules mark each run's q99.")
 try:

@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
-from pages import calls, client_cache, targets
+import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
 from ueba_api.models import enum_text
 from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, ClientSettings
+from ui import calls, client_cache, targets
 
 AUTH_CLIENT = "API client credentials"
 AUTH_TOKEN = "Bearer token"

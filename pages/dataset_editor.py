@@ -4,12 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
-from pages import calls, feedback, navigation
-from pages.widgets import PeriodsEditor, confirm_button, counted, status_badge
+import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api.charts import coverage_timeline
 from ueba_api.errors import NotFoundError, UebaError
-from ueba_api.models import Dataset, TimeRange, as_utc, enum_text
+from ueba_api.limits import MAX_COMMENT_LENGTH, MIN_TRAINING_CONNECTIONS
+from ueba_api.models import Dataset, TimeRange, as_utc
 from ueba_api.periods import (
     ProblemKind,
     blocking_problems,
@@ -21,8 +20,9 @@ from ueba_api.periods import (
     periods_from_frame,
     usable_periods,
 )
+from ui import calls, feedback, navigation
+from ui.widgets import PeriodsEditor, confirm_button, counted, dataset_badges
 
-MIN_TRAINING_CONNECTIONS = 5_000
 PRESET_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 180 days": 180}
 NEW_DATASET_DAYS = 90
 
@@ -105,10 +105,7 @@ else:
     st.title(dataset.comment or "Dataset")
     runs = len(dataset.training_results)
     with st.container(horizontal=True, vertical_alignment="center"):
-        if dataset.is_active:
-            st.badge("active", icon=":material/bolt:", color="green")
-        latest = dataset.latest_result
-        status_badge(enum_text(latest.status) if latest else None)
+        dataset_badges(dataset)
         st.caption(f"{counted(runs, 'training run')} · id `{dataset.id}`")
         st.page_link(navigation.TRAINING_PAGE, label="Training review", icon=":material/monitoring:",
                      query_params={navigation.DATASET_QUERY_PARAM: dataset.id})
@@ -181,7 +178,7 @@ if not range_problems and start and end:
 
 # Description and saving
 st.subheader("Description")
-st.text_area("Comment", key=comment_key, max_chars=10_000, placeholder="What this dataset is for")
+st.text_area("Comment", key=comment_key, max_chars=MAX_COMMENT_LENGTH, placeholder="What this dataset is for")
 st.checkbox("Use for inference once trained", key=auto_key,
             help="When a training of this dataset succeeds, make it the active dataset")
 

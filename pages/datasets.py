@@ -7,9 +7,7 @@ import time
 
 import streamlit as st
 
-import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
-from pages import calls, feedback, navigation
-from pages.widgets import confirm_button, counted, status_badge
+import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import review
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
@@ -17,6 +15,8 @@ from ueba_api.frames import datasets_table
 from ueba_api.models import Dataset, TrainingStatus
 from ueba_api.periods import describe_time
 from ueba_api.review import MISSING
+from ui import calls, feedback, navigation
+from ui.widgets import confirm_button, counted, dataset_badges
 
 POLL_SECONDS = 3
 # Bumped to clear the table's selection once the selected dataset is gone.
@@ -106,7 +106,6 @@ def deactivate(client: UebaClient) -> bool:
 def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> None:
     """The selected dataset: what it is, and what can be done with it."""
     name = dataset.comment or "(no comment)"
-    latest = dataset.latest_result
     time_range = dataset.time_range_settings
 
     def key(action: str) -> str:
@@ -117,9 +116,7 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
     with st.container(border=True):
         with st.container(horizontal=True, vertical_alignment="center"):
             st.subheader(name, width="content")
-            if dataset.is_active:
-                st.badge("active", icon=":material/bolt:", color="green")
-            status_badge(review.status_text(latest) if latest else None)
+            dataset_badges(dataset)
         start_text = describe_time(time_range.start) if time_range.start else "the first connection"
         end_text = describe_time(time_range.end) if time_range.end else "the latest connection"
         st.caption(f"From {start_text} to {end_text}, {counted(len(time_range.exclude), 'excluded period')}, "

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-import pages.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
-from pages import calls, feedback, navigation, widgets
+import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import charts, frames, quality, review
 from ueba_api.client import UebaClient
 from ueba_api.errors import ConflictError, UebaError
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
+from ui import calls, feedback, navigation, widgets
 
 POLL_SECONDS = 2
-DEFAULT_BINS = 50
-MAX_BINS = 1000
 BINS_KEY = "training.bins"
 ALREADY_RUNNING = "A training is already running for this dataset: wait for it to end, then train again."
 
@@ -88,9 +86,7 @@ def dataset_summary(dataset: Dataset) -> None:
     time_range = dataset.time_range_settings
     excluded = len(time_range.exclude)
     with st.container(horizontal=True, vertical_alignment="center"):
-        widgets.status_badge(review.status_text(dataset.latest_result) if dataset.latest_result else None)
-        if dataset.is_active:
-            st.badge("active: used for inference", icon=":material/verified:", color="green")
+        widgets.dataset_badges(dataset)
         st.caption(
             f"Training range {review.utc_minutes(time_range.start)} → {review.utc_minutes(time_range.end)}, "
             f"{excluded} excluded period{'s' if excluded != 1 else ''}"
@@ -223,8 +219,7 @@ def statistics(run: frames.Run) -> None:
 
 def quality_section(result: TrainingResult) -> None:
     hints = quality.quality_hints(result)
-    for hint in hints:
-        getattr(st, hint.severity)(hint.message)  # severities are st.error, st.warning, st.info
+    widgets.quality_hint_list(hints)
     if not hints:
         st.success("No quality problem found: the losses converged without overfitting, the dataset is large "
                    "enough and the validation loss has no heavy tail.", icon=":material/check_circle:")
@@ -253,8 +248,8 @@ def histogram_section(run: frames.Run) -> None:
     st.subheader("Validation loss per connection")
     controls, chart = st.columns([1, 2], gap="large")
     with controls:
-        st.number_input("Bins", min_value=1, max_value=MAX_BINS, value=DEFAULT_BINS, step=10, key=BINS_KEY,
-                        help="Fetches the histogram again from the server with this bin_count")
+        widgets.bin_count_input(st, key=BINS_KEY,
+                                help="Fetches the histogram again from the server with this bin_count")
         log_scale = st.toggle("Log-scale counts", key="training.histogram_log",
                               help="A symmetric-log axis: the few connections in the tail stay visible")
     result = run.result
@@ -324,11 +319,8 @@ st.title("Training review")
 feedback.show_notices()
 client = calls.get_client()
 dataset_id = pick_dataset(client)
-bin_count = st.session_state.get(BINS_KEY, DEFAULT_BINS)
 with calls.api_call("load the dataset") as loaded:
-    # bin_count is sent only when changed: a newer PrivX may not know it.
-    dataset = client.get_dataset(dataset_id, logs=True,
-                                 bin_count=None if bin_count == DEFAULT_BINS else bin_count)
+    dataset = client.get_dataset(dataset_id, logs=True, bin_count=widgets.asked_bin_count(BINS_KEY))
 if not loaded.ok:
     st.stop()
 runs = frames.training_runs(dataset)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ueba_api.server.launch import RunningServer, start_server
+from ueba_server.launch import RunningServer, start_server
 
 if TYPE_CHECKING:
     from ueba_api.client import UebaClient

@@ -74,7 +74,7 @@ NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # connection, a garbled answer): only a request that is safe to repeat is sent again.
 MAYBE_SENT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 
-TIMEOUT_PHASES = {
+TIMEOUT_WHEN = {
     httpx.ConnectTimeout: "while connecting",
     httpx.ReadTimeout: "waiting for the answer",
     httpx.WriteTimeout: "while sending",
@@ -436,7 +436,7 @@ def _connection_error(
 ) -> ApiConnectionError:
     detail = str(error) or type(error).__name__
     if isinstance(error, httpx.TimeoutException):
-        phase = TIMEOUT_PHASES.get(type(error), "")
+        phase = TIMEOUT_WHEN.get(type(error), "")
         message = f"{method} {url} timed out {phase}".rstrip()
         error_class: type[ApiConnectionError] = ApiTimeoutError
     elif isinstance(error, httpx.ConnectError):

@@ -25,7 +25,7 @@ MAX_BUCKETS = 400
 COVERAGE_COLUMNS = {"day": UTC_DTYPE, "end": UTC_DTYPE, "count": "int64"}
 
 
-class ConnectionCounter(Protocol):
+class CountsConnections(Protocol):
     """Anything that counts connections like `UebaClient.count_connections`."""
 
     def count_connections(self, time_range: TimeRange | None = None) -> int: ...
@@ -40,7 +40,7 @@ def bucket_days(start: datetime, end: datetime) -> int:
     return 7 * math.ceil(days / (7 * MAX_BUCKETS))
 
 
-def connections_per_day(counter: ConnectionCounter, start: datetime, end: datetime) -> pd.DataFrame:
+def connections_per_day(counter: CountsConnections, start: datetime, end: datetime) -> pd.DataFrame:
     """Columns day (bucket start, UTC), end (bucket end, exclusive) and count, one row per bucket.
 
     Naive datetimes are UTC. ValueError if `end` is not after `start`.
@@ -73,7 +73,7 @@ def _smallest_day(first: int, last: int, holds: Callable[[int], bool]) -> int:
     return first
 
 
-def history_span(counter: ConnectionCounter, now: datetime | None = None) -> tuple[datetime, datetime] | None:
+def history_span(counter: CountsConnections, now: datetime | None = None) -> tuple[datetime, datetime] | None:
     """The whole UTC days that hold connections: (midnight of the first day, midnight after the last day).
 
     A PrivX has no call for its first or last connection, so this bisects with count queries, about

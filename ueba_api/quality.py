@@ -14,6 +14,7 @@ from enum import StrEnum
 import numpy as np
 
 from ueba_api.frames import histogram_frame
+from ueba_api.limits import MIN_TRAINING_CONNECTIONS
 from ueba_api.models import MISSING_STATUS, Histogram, TrainingResult, TrainingStatus, enum_text
 
 # Overfitting: over the last OVERFIT_WINDOW epochs the validation loss rose by more than
@@ -26,11 +27,10 @@ MIN_IMPROVEMENT = 0.10
 # STEEP_WINDOW epochs, so more epochs would probably still help.
 STEEP_WINDOW = 3
 STEEP_DROP = 0.10
-# The engine refuses to train on fewer than MIN_CONNECTIONS connections, so every SUCCESS run has at least
-# that many: a hint at the minimum itself could never fire. It fires below FEW_CONNECTIONS_FACTOR times
-# the minimum (10,000): a few thousand connections spread over users, hosts, accounts, source addresses
+# The engine refuses to train on fewer than MIN_TRAINING_CONNECTIONS connections, so every SUCCESS run has
+# at least that many: a hint at the minimum itself could never fire. It fires below FEW_CONNECTIONS_FACTOR
+# times the minimum (10,000): a few thousand connections spread over users, hosts, accounts, source addresses
 # and hours leave most combinations seen only a handful of times, so much of what is usual looks rare.
-MIN_CONNECTIONS = 5000
 FEW_CONNECTIONS_FACTOR = 2
 # q999 is the loss that 0.1% of the validation connections lie above: of n validation connections, n/1000
 # are expected beyond it. Below Q999_MIN_VALIDATION = 1 / (1 - 0.999) = 1,000 not even one is, so q999 is
@@ -217,7 +217,9 @@ def _small_validation_set(result: TrainingResult) -> QualityHint | None:
     return QualityHint(HintKind.SMALL_VALIDATION_SET, Severity.WARNING, message)
 
 
-def quality_hints(result: TrainingResult, *, min_connections: int = MIN_CONNECTIONS) -> list[QualityHint]:
+def quality_hints(
+    result: TrainingResult, *, min_connections: int = MIN_TRAINING_CONNECTIONS
+) -> list[QualityHint]:
     """What looks wrong about a training result, most serious first; empty when nothing does.
 
     A failed run gives one error hint with its error; a run still training (or in a state this client

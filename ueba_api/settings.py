@@ -36,14 +36,14 @@ DEFAULT_OAUTH_CLIENT_ID = "privx-external"
 PEM_MARKER = "-----BEGIN"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-TIMEOUT_PHASES = ("connect", "read", "write", "pool")
+HTTPX_TIMEOUT_PHASES = ("connect", "read", "write", "pool")
 
 
 def _timeout(value: object) -> float | httpx.Timeout:
     """Seconds above 0 (a number, or its text as secrets and forms give it), or an `httpx.Timeout`
     whose phases are each seconds above 0 or None (no limit)."""
     if isinstance(value, httpx.Timeout):
-        for phase in TIMEOUT_PHASES:
+        for phase in HTTPX_TIMEOUT_PHASES:
             seconds = getattr(value, phase)
             if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
                 raise ValueError(f"{phase} must be a number of seconds above 0, or None for no limit")

@@ -15,7 +15,7 @@ from ueba_api.coverage import connections_per_day
 from ueba_api.frames import histogram_frame, training_history
 from ueba_api.models import Dataset, TimeRange, TrainingResult, TrainingStatus
 from ueba_api.quality import HintKind, quality_hints, share_above, threshold_for_share
-from ueba_api.server.launch import RunningServer
+from ueba_server.launch import RunningServer
 
 from .vega import data_of, layers, spec_of
 

@@ -9,7 +9,7 @@ from ueba_api.models import MISSING_STATUS, DatasetList, Histogram, TrainingResu
 from ueba_api.quality import (
     FEW_CONNECTIONS_FACTOR,
     HEAVY_TAIL_RATIO,
-    MIN_CONNECTIONS,
+    MIN_TRAINING_CONNECTIONS,
     Q999_MIN_VALIDATION,
     HintKind,
     QualityHint,
@@ -184,7 +184,7 @@ def test_the_connections_hint_fires_on_a_successful_run_above_the_engine_minimum
         "The model was trained on 8,000 connections, fewer than 10,000 (2× the engine's minimum of 5,000): "
         "it has seen too little to tell usual from unusual reliably."
     )
-    assert FEW_CONNECTIONS_FACTOR * MIN_CONNECTIONS == 10_000
+    assert FEW_CONNECTIONS_FACTOR * MIN_TRAINING_CONNECTIONS == 10_000
 
 
 def test_the_connections_hint_is_relative_to_the_given_minimum() -> None:

@@ -19,10 +19,10 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from pages import client_cache
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period, TimeRange, TrainingStatus
-from ueba_api.server.launch import RunningServer
+from ueba_server.launch import RunningServer
+from ui import client_cache
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 RUN_TIMEOUT = 60

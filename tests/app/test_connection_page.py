@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages import client_cache, targets
 from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets, texts
-from ueba_api.server.launch import RunningServer, start_server
+from ueba_server.launch import RunningServer, start_server
+from ui import client_cache, targets
 
 CONNECTION = "pages/connection.py"
 

@@ -17,7 +17,7 @@ from tests.app.conftest import (
 )
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period, TimeRange
-from ueba_api.server.launch import RunningServer
+from ueba_server.launch import RunningServer
 
 EDITOR = "pages/dataset_editor.py"
 NEW = "editor.new"

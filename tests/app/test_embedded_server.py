@@ -21,8 +21,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 from streamlit.testing.v1 import AppTest
 
-from pages import embedded
 from tests.app.conftest import APP, TRAINING_TIMEOUT
+from ui import embedded
 
 CONNECTIONS = 12_000
 EPOCHS = 30
@@ -96,7 +96,7 @@ def embedded_server_pid(data_dir: Path) -> int:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if parent == os.getpid() and b"ueba_api.server" in command and str(data_dir).encode() in command:
+        if parent == os.getpid() and b"ueba_server" in command and str(data_dir).encode() in command:
             found.append(int(entry.name))
     assert len(found) == 1, f"embedded servers on {data_dir}: {found}"
     return found[0]

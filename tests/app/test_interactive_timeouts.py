@@ -18,10 +18,10 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages import client_cache
 from tests.app.conftest import APP
 from ueba_api.client import API_PREFIX
 from ueba_api.settings import ClientSettings
+from ui import client_cache
 
 # Two attempts of INTERACTIVE_CONNECT_TIMEOUT, plus the pause between them (at most 0.5 s), plus slack for
 # a busy machine; the library's defaults (three attempts of 10 s) would take over 30 s.

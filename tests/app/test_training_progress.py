@@ -29,7 +29,7 @@ from streamlit.testing.v1.element_tree import Status
 from tests.app.conftest import APP, RUN_TIMEOUT, TRAINING_TIMEOUT, privx_secrets, status_detail
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, TimeRange, TrainingResult, TrainingStatus
-from ueba_api.server.launch import RunningServer, start_server
+from ueba_server.launch import RunningServer, start_server
 
 TRAINING_PAGE = "pages/training.py"
 # 10k connections train at 0.05 to 0.2 s an epoch on a busy 2-core machine, after 1 to 3 s of loading: with

@@ -14,7 +14,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import ARTIFACTS, RunningApp
 from ueba_api.models import Period
-from ueba_api.server.launch import RunningServer
+from ueba_server.launch import RunningServer
 
 pytestmark = pytest.mark.browser
 

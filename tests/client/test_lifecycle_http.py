@@ -26,7 +26,7 @@ from ueba_api import (
     TrainingStatus,
     UebaClient,
 )
-from ueba_api.server.launch import RunningServer
+from ueba_server.launch import RunningServer
 
 TRAINING_TIMEOUT = 180.0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ueba_api import ApiConnectionError, UebaClient
-from ueba_api.server.launch import RunningServer, start_server
+from ueba_server.launch import RunningServer, start_server
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ def server_pids(data_dir: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"ueba_api.server" in command and str(data_dir).encode() in command:
+        if b"ueba_server" in command and str(data_dir).encode() in command:
             pids.append(int(entry.name))
     return pids
 

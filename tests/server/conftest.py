@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from ueba_api import Dataset, TimeRange, UebaClient
-from ueba_api.server.launch import RunningServer
+from ueba_server.launch import RunningServer
 
 from .helpers import bearer_token, raw_client, remove_dataset
 

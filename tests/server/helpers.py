@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 
 from ueba_api import ConflictError, NotFoundError, TimeRange, TrainingResult, UebaClient
-from ueba_api.server.launch import RunningServer
-from ueba_api.server.openapi import UEBA_PREFIX
+from ueba_server.launch import RunningServer
+from ueba_server.openapi import UEBA_PREFIX
 
 TOKEN_PATH = "/auth/api/v1/oauth/token"
 TRAINING_TIMEOUT = 120.0

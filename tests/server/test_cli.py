@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ueba_api import Dataset, ServerError, TimeRange, UebaClient
-from ueba_api.server.config import (
+from ueba_server.config import (
     DEFAULT_CONNECTIONS,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -24,10 +24,10 @@ from ueba_api.server.config import (
     ApiClient,
     ServerConfig,
 )
-from ueba_api.server.connections import Window
-from ueba_api.server.launch import PROJECT_ROOT, RunningServer, _free_port, default_startup_timeout
-from ueba_api.server.openapi import UEBA_PREFIX
-from ueba_api.server.state import ServerState
+from ueba_server.connections import Window
+from ueba_server.launch import PROJECT_ROOT, RunningServer, _free_port, default_startup_timeout
+from ueba_server.openapi import UEBA_PREFIX
+from ueba_server.state import ServerState
 
 from .helpers import bearer_token, data_span, is_alive, wait_until
 
@@ -37,7 +37,7 @@ CREDENTIAL_VARIABLES = [name for name in os.environ if name.startswith("PRIVX_AP
 def run_server(
     data_dir: Path, *options: str, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT
 ) -> tuple[subprocess.Popen, str]:
-    """`python -m ueba_api.server` as a person runs it; its output goes to `output.txt` in the data dir."""
+    """`python -m ueba_server` as a person runs it; its output goes to `output.txt` in the data dir."""
     port = _free_port("127.0.0.1")
     environment = {name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES}
     environment["PYTHONPATH"] = str(PROJECT_ROOT)  # whatever the working directory
@@ -47,7 +47,7 @@ def run_server(
             [
                 sys.executable,
                 "-m",
-                "ueba_api.server",
+                "ueba_server",
                 "--port",
                 str(port),
                 "--data-dir",
@@ -196,7 +196,7 @@ def test_configured_secrets_are_never_printed(tmp_path: Path) -> None:
 )
 def test_bad_options_are_refused_with_a_message(tmp_path: Path, options: list[str], message: str) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "ueba_api.server", "--data-dir", str(tmp_path), *options],
+        [sys.executable, "-m", "ueba_server", "--data-dir", str(tmp_path), *options],
         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60,
         env={name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES},
     )  # fmt: skip
@@ -220,7 +220,7 @@ def test_a_started_server_ends_when_its_starter_is_killed(tmp_path: Path) -> Non
     starter = subprocess.Popen(
         [sys.executable, "-c", (
             "import sys, time\n"
-            "from ueba_api.server.launch import start_server\n"
+            "from ueba_server.launch import start_server\n"
             "server = start_server(sys.argv[1], connections=6000)\n"
             "print(server.pid, flush=True)\n"
             "time.sleep(600)\n"

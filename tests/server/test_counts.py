@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from ueba_api import Period, TimeRange, UebaClient
-from ueba_api.server.connections import (
+from ueba_server.connections import (
     Window,
     count_in_window,
     from_microseconds,
     merge_periods,
     to_microseconds,
 )
-from ueba_api.server.launch import RunningServer
+from ueba_server.launch import RunningServer
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ueba_api.server.connections import CONNECTION_COLUMNS, DAY_US, HOUR_US, to_microseconds
-from ueba_api.server.features import source_network
-from ueba_api.server.generator import HOLIDAYS, PROTOCOLS, GeneratorSettings, generate_connections
+from ueba_server.connections import CONNECTION_COLUMNS, DAY_US, HOUR_US, to_microseconds
+from ueba_server.features import source_network
+from ueba_server.generator import HOLIDAYS, PROTOCOLS, GeneratorSettings, generate_connections
 
 END = datetime(2025, 1, 1, tzinfo=UTC)
 SETTINGS = GeneratorSettings(connections=40_000, days=182, end=END, seed=21)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import uvicorn
 
-from ueba_api.server.app import create_app
-from ueba_api.server.config import ServerConfig
-from ueba_api.server.launch import RunningServer, start_server
-from ueba_api.server.openapi import UEBA_PREFIX
+from ueba_server.app import create_app
+from ueba_server.config import ServerConfig
+from ueba_server.launch import RunningServer, start_server
+from ueba_server.openapi import UEBA_PREFIX
 
 from .helpers import TOKEN_PATH, bearer_token, raw_client
 from .test_bad_input import assert_contract_error, dataset_body

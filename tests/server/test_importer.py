@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from ueba_api import Dataset, TimeRange
-from ueba_api.server.generator import GeneratorSettings, generate_connections
-from ueba_api.server.launch import PROJECT_ROOT, start_server
+from ueba_server.generator import GeneratorSettings, generate_connections
+from ueba_server.launch import PROJECT_ROOT, start_server
 
 from .helpers import wait_for_training
 
@@ -43,7 +43,7 @@ def records(count: int) -> pd.DataFrame:
 
 def run_import(data_dir: Path, *files: Path, replace: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ueba_api.server", "import", *map(str, files), "--data-dir", str(data_dir)]
+        [sys.executable, "-m", "ueba_server", "import", *map(str, files), "--data-dir", str(data_dir)]
         + ["--replace"] * replace,
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ from ueba_api import (
     TrainingResult,
     UebaClient,
 )
-from ueba_api.server.launch import RunningServer, start_server
+from ueba_server.launch import RunningServer, start_server
 
 from .helpers import last_days, remove_dataset, wait_for_training
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ueba_api import Dataset, TimeRange, TrainingResult, UebaClient
-from ueba_api.server.launch import RunningServer, start_server
+from ueba_server.launch import RunningServer, start_server
 
 from .helpers import is_alive, training_workers, wait_until
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ueba_api.server.connections import ConnectionCounter, ConnectionStore, Window
-from ueba_api.server.database import Database
-from ueba_api.server.dataset_store import DatasetConflict, DatasetStore
-from ueba_api.server.generator import GeneratorSettings, generate_connections
-from ueba_api.server.schemas import DatasetRequest
+from ueba_server.connections import ConnectionCounter, ConnectionStore, Window
+from ueba_server.database import Database
+from ueba_server.dataset_store import DatasetConflict, DatasetStore
+from ueba_server.generator import GeneratorSettings, generate_connections
+from ueba_server.schemas import DatasetRequest
 
 SETTINGS = GeneratorSettings(connections=20_000, days=60, end=datetime(2025, 1, 1, tzinfo=UTC), seed=8)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ueba_api.server.database import Database
-from ueba_api.server.dataset_store import DatasetConflict, DatasetNotFound, DatasetStore
-from ueba_api.server.schemas import DatasetRequest
+from ueba_server.database import Database
+from ueba_server.dataset_store import DatasetConflict, DatasetNotFound, DatasetStore
+from ueba_server.schemas import DatasetRequest
 
 WHOLE_HISTORY = DatasetRequest.model_validate({"time_range_settings": {}, "comment": "whole history"})
 NEW_DEFINITION = DatasetRequest.model_validate({"time_range_settings": {}, "comment": "redefined"})

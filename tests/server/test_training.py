@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ueba_api import ConflictError, Dataset, TimeRange, TrainingResult, UebaClient
-from ueba_api.server.evaluation import score_dataset
-from ueba_api.server.launch import RunningServer
+from ueba_server.evaluation import score_dataset
+from ueba_server.launch import RunningServer
 
 from .helpers import last_days, remove_dataset, wait_for_training
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ueba_api.server.launch import RunningServer
-from ueba_api.server.openapi import UEBA_PREFIX
+from ueba_server.launch import RunningServer
+from ueba_server.openapi import UEBA_PREFIX
 
 UTC_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 DATASET_FIELDS = {

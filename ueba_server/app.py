@@ -1,0 +1,58 @@
+"""The FastAPI application of the reference server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ueba_api.models import ErrorCode
+from ueba_server import routes_datasets, routes_settings, routes_status
+from ueba_server.auth import install_auth
+from ueba_server.body_limit import BodySizeLimit
+from ueba_server.config import ServerConfig
+from ueba_server.dataset_store import DatasetConflict, DatasetNotFound
+from ueba_server.errors import error_body, install_error_handlers
+from ueba_server.routes_status import VERSION
+from ueba_server.state import ServerState
+
+
+async def _not_found(_: Request, exc: DatasetNotFound) -> JSONResponse:
+    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc), "dataset_id"), status_code=404)
+
+
+async def _conflict(_: Request, exc: DatasetConflict) -> JSONResponse:
+    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc)), status_code=409)
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """The app; its state (store, connection history, trainings) opens when it starts serving."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ServerState.open(config)
+        app.state.server = state
+        if config.demo:
+            state.create_demo_dataset()
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title="PrivX UEBA reference server",
+        version=VERSION,
+        description="Serves the UEBA API contract (datasets, training, anomaly settings) with real trainings "
+        "on generated or imported connection history.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(DatasetNotFound, _not_found)
+    app.add_exception_handler(DatasetConflict, _conflict)
+    install_auth(app)
+    for module in (routes_datasets, routes_settings, routes_status):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    return app

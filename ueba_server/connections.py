@@ -1,0 +1,199 @@
+"""Connection history: the `connections` table, time windows over it, and the count index.
+
+Times are integer microseconds since the epoch (UTC), so that half-open ranges are exact.
+Counting never scans: a sorted array of start times is loaded once (again when an import changes the
+table) and every period costs two binary searches.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from ueba_server.database import Database
+from ueba_server.schemas import TimeRangeRequest
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+
+CONNECTION_COLUMNS = (
+    "start_us",
+    "duration_seconds",
+    "user",
+    "source_address",
+    "target_host",
+    "target_account",
+    "protocol",
+    "is_anomaly",
+)
+VERSION_KEY = "connections_version"
+
+
+def to_microseconds(moment: datetime) -> int:
+    return (moment - EPOCH) // ONE_MICROSECOND
+
+
+def from_microseconds(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=int(value))
+
+
+def merge_periods(periods: np.ndarray) -> np.ndarray:
+    """Half-open `[start, end)` rows merged where they overlap or touch, sorted by start."""
+    if len(periods) == 0:
+        return periods.reshape(0, 2)
+    ordered = periods[np.argsort(periods[:, 0], kind="stable")]
+    reach = np.maximum.accumulate(ordered[:, 1])
+    group_starts = np.flatnonzero(np.r_[True, ordered[1:, 0] > reach[:-1]])
+    return np.column_stack([ordered[group_starts, 0], np.maximum.reduceat(ordered[:, 1], group_starts)])
+
+
+@dataclass(frozen=True)
+class Window:
+    """`[start, end)` minus the excluded periods; a bound of None is open."""
+
+    start_us: int | None = None
+    end_us: int | None = None
+    excluded: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
+
+    @classmethod
+    def from_request(cls, time_range: TimeRangeRequest | None) -> Window:
+        if time_range is None:
+            return cls()
+        periods = np.array(
+            [(to_microseconds(p.start), to_microseconds(p.end)) for p in time_range.exclude], dtype=np.int64
+        ).reshape(-1, 2)
+        return cls(
+            None if time_range.start is None else to_microseconds(time_range.start),
+            None if time_range.end is None else to_microseconds(time_range.end),
+            merge_periods(periods),
+        )
+
+    def clipped_exclusions(self) -> np.ndarray:
+        """The merged excluded periods cut to the window, empty ones dropped."""
+        low = np.iinfo(np.int64).min if self.start_us is None else self.start_us
+        high = np.iinfo(np.int64).max if self.end_us is None else self.end_us
+        clipped = np.clip(self.excluded, low, high)
+        return clipped[clipped[:, 0] < clipped[:, 1]]
+
+    def excludes(self, times: np.ndarray) -> np.ndarray:
+        """A mask of the sorted-or-not `times` that fall in an excluded period."""
+        if len(self.excluded) == 0:
+            return np.zeros(len(times), dtype=bool)
+        slot = np.searchsorted(self.excluded[:, 0], times, side="right") - 1
+        return (slot >= 0) & (times < self.excluded[np.maximum(slot, 0), 1])
+
+
+def count_in_window(sorted_times: np.ndarray, window: Window) -> int:
+    """Connections of `sorted_times` in the window: two binary searches per period."""
+    low = 0 if window.start_us is None else np.searchsorted(sorted_times, window.start_us, side="left")
+    high = len(sorted_times) if window.end_us is None else np.searchsorted(sorted_times, window.end_us)
+    total = max(int(high) - int(low), 0)
+    if total == 0:
+        return 0
+    excluded = window.clipped_exclusions()
+    inside = np.searchsorted(sorted_times, excluded[:, 1]) - np.searchsorted(sorted_times, excluded[:, 0])
+    return total - int(inside.sum())
+
+
+class ConnectionStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def is_empty(self) -> bool:
+        with self.database.connect() as connection:
+            return connection.execute("SELECT 1 FROM connections LIMIT 1").fetchone() is None
+
+    def version(self) -> int:
+        return int(self.database.get_setting(VERSION_KEY, 0))
+
+    def insert(self, frames: Iterable[pd.DataFrame], *, replace: bool = False) -> int:
+        """Appends frames with CONNECTION_COLUMNS in one transaction (all or nothing); returns the rows.
+
+        With `replace`, the connections already there are deleted in that same transaction: an insert
+        that fails leaves them as they were.
+        """
+        statement = f"INSERT INTO connections ({', '.join(CONNECTION_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
+        written = 0
+        with self.database.connect() as connection:
+            if replace:
+                connection.execute("DELETE FROM connections")
+            for frame in frames:
+                rows = frame.loc[:, list(CONNECTION_COLUMNS)].astype({"is_anomaly": int})
+                connection.executemany(statement, rows.itertuples(index=False, name=None))
+                written += len(rows)
+            self.database.increment_counter(connection, VERSION_KEY)
+        return written
+
+    def sorted_start_times(self) -> np.ndarray:
+        with self.database.connect() as connection:
+            (count,) = connection.execute("SELECT COUNT(*) FROM connections").fetchone()
+            cursor = connection.execute("SELECT start_us FROM connections ORDER BY start_us")
+            return np.fromiter((row[0] for row in cursor), dtype=np.int64, count=count)
+
+    def load(self, window: Window, *, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+        """The connections of a window, every column (labels included: callers pick the features).
+
+        With `limit`, a window holding more connections gives a seeded uniform sample of `limit` of them.
+        """
+        conditions, parameters = [], []
+        if window.start_us is not None:
+            conditions.append("start_us >= ?")
+            parameters.append(window.start_us)
+        if window.end_us is not None:
+            conditions.append("start_us < ?")
+            parameters.append(window.end_us)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        columns = ", ".join(CONNECTION_COLUMNS)
+        with self.database.connect() as connection:
+            if limit is not None:
+                candidates = pd.read_sql_query(
+                    f"SELECT id, start_us FROM connections {where}", connection, params=parameters
+                )
+                ids = candidates["id"].to_numpy()[~window.excludes(candidates["start_us"].to_numpy())]
+                if len(ids) > limit:
+                    chosen = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
+                    connection.execute("CREATE TEMP TABLE chosen (id INTEGER PRIMARY KEY)")
+                    connection.executemany(
+                        "INSERT INTO chosen (id) VALUES (?)", ((int(id_),) for id_ in chosen)
+                    )
+                    query = f"SELECT {columns} FROM connections JOIN chosen USING (id) ORDER BY start_us"
+                    return pd.read_sql_query(query, connection).astype({"is_anomaly": bool})
+            query = f"SELECT {columns} FROM connections {where} ORDER BY start_us"
+            frame = pd.read_sql_query(query, connection, params=parameters)
+        frame = frame[~window.excludes(frame["start_us"].to_numpy())]
+        return frame.reset_index(drop=True).astype({"is_anomaly": bool})
+
+
+class ConnectionCounter:
+    """Counts connections in windows from an in-memory sorted array, reloaded when the table changes."""
+
+    def __init__(self, store: ConnectionStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._version = -1
+        self._times = np.empty(0, dtype=np.int64)
+
+    def count(self, window: Window) -> int:
+        return count_in_window(self.refresh(), window)
+
+    def refresh(self) -> np.ndarray:
+        """The sorted start times, reloaded only if the table changed since the last call."""
+        version = self.store.version()
+        if version != self._version:
+            with self._lock:
+                if version != self._version:
+                    self._times = self.store.sorted_start_times()
+                    self._version = version
+        return self._times
+
+    def time_span(self) -> tuple[datetime, datetime] | None:
+        """The first and last connection's start, from the sorted times already held: no query."""
+        times = self.refresh()
+        return (from_microseconds(int(times[0])), from_microseconds(int(times[-1]))) if len(times) else None

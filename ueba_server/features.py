@@ -1,0 +1,75 @@
+"""The feature set `ueba-default-v1`: what the autoencoder sees of a connection.
+
+When: hour of day and day of week, each as a point on a circle (sine, cosine), so 23:59 is next to 00:00.
+Who, to what, from where: user, target host, target account, protocol and source network (/24 for IPv4,
+/64 for IPv6), one-hot; a value never seen in training encodes as all zeros.
+How long: the logarithm of the duration, standardised.
+The evaluation label `is_anomaly` is never an input.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from ueba_server.connections import DAY_US, HOUR_US
+
+TIME_COLUMNS = ["hour_sin", "hour_cos", "weekday_sin", "weekday_cos"]
+CATEGORY_COLUMNS = ["user", "target_host", "target_account", "protocol", "source_network"]
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
+
+
+def source_network(address: str) -> str:
+    try:
+        parsed = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return "unparsable"
+    prefix = 24 if parsed.version == 4 else 64
+    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
+
+
+def describe_connections(connections: pd.DataFrame) -> pd.DataFrame:
+    """Raw connection columns -> the model's input columns (before encoding)."""
+    start = connections["start_us"].to_numpy(dtype=np.int64)
+    hours = (start % DAY_US) / HOUR_US
+    weekdays = (start // DAY_US + EPOCH_WEEKDAY) % 7 + hours / 24.0
+    addresses = connections["source_address"]
+    networks = {address: source_network(address) for address in addresses.unique()}
+    hour_angle = 2 * np.pi * hours / 24.0
+    weekday_angle = 2 * np.pi * weekdays / 7.0
+    return pd.DataFrame(
+        {
+            "hour_sin": np.sin(hour_angle),
+            "hour_cos": np.cos(hour_angle),
+            "weekday_sin": np.sin(weekday_angle),
+            "weekday_cos": np.cos(weekday_angle),
+            "user": connections["user"].to_numpy(),
+            "target_host": connections["target_host"].to_numpy(),
+            "target_account": connections["target_account"].to_numpy(),
+            "protocol": connections["protocol"].to_numpy(),
+            "source_network": addresses.map(networks).to_numpy(),
+            "log_duration": np.log1p(connections["duration_seconds"].to_numpy(dtype=np.float64)),
+        }
+    )
+
+
+def feature_pipeline() -> Pipeline:
+    """Unfitted: fit it on the training split only."""
+    encode = ColumnTransformer(
+        [
+            ("time", "passthrough", TIME_COLUMNS),
+            (
+                "categories",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
+                CATEGORY_COLUMNS,
+            ),
+            ("duration", StandardScaler(), ["log_duration"]),
+        ],
+        sparse_threshold=0.0,
+    )
+    return Pipeline([("describe", FunctionTransformer(describe_connections)), ("encode", encode)])

@@ -1,0 +1,100 @@
+"""Datasets, training and connection counts: endpoints 1-7 of the contract."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Response
+
+from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MAX_HISTOGRAM_BINS
+from ueba_api.models import Dataset, DatasetList
+from ueba_server.auth import ManageCaller, ViewCaller
+from ueba_server.connections import Window
+from ueba_server.openapi import EMPTY_OK, ERROR_RESPONSES, UEBA_PREFIX
+from ueba_server.schemas import ConnectionCount, CreatedId, DatasetRequest, TimeRangeRequest
+from ueba_server.state import State
+
+router = APIRouter(prefix=UEBA_PREFIX, tags=["datasets"], responses=ERROR_RESPONSES)
+
+Logs = Annotated[bool, Query(description="Include each result's training log")]
+BinCount = Annotated[
+    int, Query(ge=1, le=MAX_HISTOGRAM_BINS, description="Bins of the validation loss histograms")
+]
+DatasetId = Annotated[uuid.UUID, Path(description="The dataset's id (a UUID)")]
+
+
+@router.get("/datasets", response_model=DatasetList, summary="List datasets with their training history")
+def list_datasets(
+    _: ViewCaller, state: State, logs: Logs = False, bin_count: BinCount = DEFAULT_HISTOGRAM_BINS
+) -> dict:
+    items = state.datasets.list(logs=logs, bin_count=bin_count)
+    return {"count": len(items), "items": items}
+
+
+@router.post(
+    "/datasets", status_code=201, response_model=CreatedId, summary="Create a dataset (does not train)"
+)
+def create_dataset(caller: ManageCaller, state: State, dataset: DatasetRequest) -> CreatedId:
+    return CreatedId(id=state.datasets.create(dataset, caller.name))
+
+
+@router.get("/datasets/{dataset_id}", response_model=Dataset, summary="Get a dataset")
+def get_dataset(
+    _: ViewCaller,
+    state: State,
+    dataset_id: DatasetId,
+    logs: Logs = False,
+    bin_count: BinCount = DEFAULT_HISTOGRAM_BINS,
+) -> dict:
+    return state.datasets.get(str(dataset_id), logs=logs, bin_count=bin_count)
+
+
+@router.put(
+    "/datasets/{dataset_id}",
+    response_class=Response,
+    responses=EMPTY_OK,
+    summary="Update a dataset: empties its training history and deletes its weights",
+)
+def update_dataset(
+    caller: ManageCaller, state: State, dataset_id: DatasetId, dataset: DatasetRequest
+) -> Response:
+    state.datasets.update(str(dataset_id), dataset, caller.name)
+    state.supervisor.stop_worker(str(dataset_id))
+    return Response(status_code=200)
+
+
+@router.delete(
+    "/datasets/{dataset_id}", response_class=Response, responses=EMPTY_OK, summary="Delete a dataset"
+)
+def delete_dataset(_: ManageCaller, state: State, dataset_id: DatasetId) -> Response:
+    state.datasets.delete(str(dataset_id))
+    state.supervisor.stop_worker(str(dataset_id))
+    return Response(status_code=200)
+
+
+@router.post(
+    "/train/{dataset_id}",
+    response_model=ConnectionCount,
+    summary="Train (or retrain) a dataset in the background",
+)
+def train_dataset(
+    _: ManageCaller,
+    state: State,
+    dataset_id: DatasetId,
+    set_active_after_training: Annotated[
+        bool, Query(description="Make the dataset the active one once the training succeeds")
+    ] = False,
+) -> ConnectionCount:
+    return ConnectionCount(count=state.supervisor.start(str(dataset_id), set_active_after_training))
+
+
+@router.post(
+    "/query-connection-count",
+    response_model=ConnectionCount,
+    summary="Count the connections of a time range; an empty body or {} counts all",
+)
+def query_connection_count(
+    _: ViewCaller, state: State, time_range: Annotated[TimeRangeRequest | None, Body()] = None
+) -> ConnectionCount:
+    return ConnectionCount(count=state.counter.count(Window.from_request(time_range)))

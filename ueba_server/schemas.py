@@ -1,0 +1,115 @@
+"""Strict request bodies of the reference server.
+
+The client's models (`ueba_api.models`) read tolerantly; these reject what the contract forbids: naive or
+non-string timestamps, an end at or before its start, unknown fields, values beyond the server's limits.
+Errors raised here use a contract error code as their pydantic error type, so that `errors.py` reports
+that code as is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ueba_api.limits import MAX_COMMENT_LENGTH, MAX_EXCLUDED_PERIODS
+from ueba_api.models import AnomalyAction, as_utc
+
+
+def _timestamp_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "VALUE_INCORRECT_TYPE", "must be an RFC 3339 timestamp string such as 2024-01-31T00:00:00Z"
+        )
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(as_utc)]
+"""An RFC 3339 string with a time zone (`Z` or an offset), held in UTC."""
+
+
+def _end_after_start(end: datetime | None, info: ValidationInfo) -> datetime | None:
+    start = info.data.get("start")
+    if end is not None and start is not None and end <= start:
+        raise PydanticCustomError("INVALID_REQUEST_DATA", "end must be after start")
+    return end
+
+
+def _none_as_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+class StrictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PeriodRequest(StrictRequest):
+    """A half-open period `[start, end)`."""
+
+    start: Timestamp
+    end: Timestamp
+
+    _check_end = field_validator("end")(_end_after_start)
+
+
+class TimeRangeRequest(StrictRequest):
+    """Connections whose start is in `[start, end)` and in none of `exclude`; a missing bound is open."""
+
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+    exclude: Annotated[
+        list[PeriodRequest], BeforeValidator(_none_as_empty), Field(max_length=MAX_EXCLUDED_PERIODS)
+    ] = Field(default_factory=list)
+
+    _check_end = field_validator("end")(_end_after_start)
+
+
+IGNORED = "Set by the server; accepted and ignored in a request."
+
+
+class DatasetRequest(StrictRequest):
+    """The body of create and update. The server-owned fields of a Dataset may be echoed back."""
+
+    time_range_settings: TimeRangeRequest
+    comment: Annotated[StrictStr, Field(max_length=MAX_COMMENT_LENGTH)] | None = None
+    use_for_inference_once_trained: StrictBool = False
+
+    id: Any = Field(default=None, description=IGNORED)
+    last_training: Any = Field(default=None, description=IGNORED)
+    is_active: Any = Field(default=None, description="Ignored: use start-analyzing / stop-analyzing.")
+    training_results: Any = Field(default=None, description=IGNORED)
+    created: Any = Field(default=None, description=IGNORED)
+    created_by: Any = Field(default=None, description=IGNORED)
+    updated: Any = Field(default=None, description=IGNORED)
+    updated_by: Any = Field(default=None, description=IGNORED)
+
+
+class AnomalySettingsRequest(StrictRequest):
+    action: AnomalyAction
+    threshold: Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class ConfigurationRequest(StrictRequest):
+    address: Annotated[StrictStr, Field(max_length=2048)]
+    trust_anchors: StrictStr
+
+
+class CreatedId(BaseModel):
+    id: str
+
+
+class ConnectionCount(BaseModel):
+    count: int

@@ -1,0 +1,125 @@
+"""One training run, executed in a worker process so that the API never waits for it.
+
+The autoencoder is scikit-learn's MLPRegressor with a bottleneck, learning to reproduce its input. It is
+fed epoch by epoch with `partial_fit` (one pass of shuffled mini-batches each), and after every epoch
+the training and validation losses go to SQLite, so a client polling the run sees them grow. The loss of
+a connection is its mean squared reconstruction error over the encoded features.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from ueba_server.config import FEATURE_CONFIG_NAME
+from ueba_server.connections import ConnectionStore, Window
+from ueba_server.database import Database
+from ueba_server.dataset_store import DatasetStore
+from ueba_server.features import feature_pipeline
+from ueba_server.training_job import TrainingJob
+
+VALIDATION_SHARE = 0.2
+HIDDEN_LAYERS = (64, 16, 64)
+BATCH_SIZE = 256
+LEARNING_RATE = 1e-3
+
+
+@dataclass
+class TrainedModel:
+    """What a successful run stores: the fitted feature encoding and the autoencoder."""
+
+    features: Pipeline
+    autoencoder: MLPRegressor
+
+    def losses(self, connections: pd.DataFrame) -> np.ndarray:
+        return reconstruction_losses(self.autoencoder, self.features.transform(connections))
+
+
+def reconstruction_losses(autoencoder: MLPRegressor, encoded: np.ndarray) -> np.ndarray:
+    return np.mean((autoencoder.predict(encoded) - encoded) ** 2, axis=1)
+
+
+def run_training(job: TrainingJob) -> None:
+    """Worker process entry point. Every outcome ends up in the run's row; nothing is raised."""
+    # One BLAS thread: the machine also serves the API (and, in tests, other work).
+    with threadpool_limits(limits=1):
+        _Run(job).execute()
+
+
+class _Run:
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+        self.database = Database(job.database_path)
+        self.store = DatasetStore(self.database, job.models_dir)
+        self.started = time.perf_counter()
+
+    def log(self, message: str) -> bool:
+        return self.store.append_log(self.job.result_id, self._line(message))
+
+    def _line(self, message: str) -> str:
+        return f"[{time.perf_counter() - self.started:7.2f}s] {message}"
+
+    def execute(self) -> None:
+        try:
+            self._train()
+        except Exception as error:  # any failure must become a FAILURE result, not a dead worker
+            self.store.finish_failure(
+                self.job.result_id, "TRAINING_ERROR", f"{type(error).__name__}: {error}"
+            )
+
+    def _train(self) -> None:
+        job = self.job
+        window = Window.from_request(self.store.time_range(job.dataset_id))
+        connections = ConnectionStore(self.database).load(window, limit=job.connection_limit, seed=job.seed)
+        connections = connections.drop(columns="is_anomaly")
+        training, validation = train_test_split(
+            connections, test_size=VALIDATION_SHARE, random_state=job.seed, shuffle=True
+        )
+        features = feature_pipeline().fit(training)
+        x_training, x_validation = features.transform(training), features.transform(validation)
+        self.log(
+            f"connections: {len(connections)} (of {job.available_connections} in the dataset);"
+            f" training: {len(training)}; validation: {len(validation)};"
+            f" features: {x_training.shape[1]} ({FEATURE_CONFIG_NAME}); hidden layers: {HIDDEN_LAYERS};"
+            f" epochs: {job.epochs}; batch size: {BATCH_SIZE}; seed: {job.seed}"
+        )
+        autoencoder = MLPRegressor(
+            hidden_layer_sizes=HIDDEN_LAYERS,
+            batch_size=BATCH_SIZE,
+            learning_rate_init=LEARNING_RATE,
+            shuffle=True,
+            random_state=job.seed,
+        )
+        for epoch in range(1, job.epochs + 1):
+            if os.getppid() != job.server_pid:
+                return  # the server is gone; on its restart it declares this run interrupted
+            epoch_started = time.perf_counter()
+            autoencoder.partial_fit(x_training, x_training)
+            training_loss = float(reconstruction_losses(autoencoder, x_training).mean())
+            validation_loss = float(reconstruction_losses(autoencoder, x_validation).mean())
+            line = self._line(
+                f"epoch {epoch}/{job.epochs}: training loss {training_loss:.6f}, validation loss"
+                f" {validation_loss:.6f} ({time.perf_counter() - epoch_started:.2f}s)"
+            )
+            if not self.store.record_epoch(job.result_id, training_loss, validation_loss, line):
+                return  # cancelled: the dataset was changed or deleted
+        validation_losses = reconstruction_losses(autoencoder, x_validation)
+        weights = self.store.weights_path(job.result_id)
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(TrainedModel(features, autoencoder), weights)
+        finished = self._line(f"finished: model saved ({weights.stat().st_size} bytes)")
+        if not self.store.finish_success(job.result_id, validation_losses, finished):
+            weights.unlink(missing_ok=True)
+
+
+def load_model(store: DatasetStore, result_id: int) -> TrainedModel:
+    return joblib.load(store.weights_path(result_id))
