@@ -3,11 +3,12 @@
 import streamlit as st
 
 import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
+from ueba_api.access import Access, check_access
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
 from ueba_api.models import enum_text
 from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, ClientSettings
-from ui import calls, client_cache, targets
+from ui import calls, server
 
 AUTH_CLIENT = "API client credentials"
 AUTH_TOKEN = "Bearer token"
@@ -22,8 +23,8 @@ OUTCOME = KEY + "outcome"
 def current_privx() -> ClientSettings | None:
     """The PrivX settings in use, if the app is on a PrivX (their secrets fill fields left empty)."""
     try:
-        return targets.current_target().settings
-    except targets.SettingsProblem:
+        return server.current_target().settings
+    except server.SettingsProblem:
         return None
 
 
@@ -44,37 +45,59 @@ def typed_settings() -> ClientSettings:
         for name in SECRET_FIELDS:
             if name in fields and not fields[name] and getattr(previous, name) is not None:
                 fields[name] = getattr(previous, name)
-    return targets.settings_from(fields, "the form", labels=FIELD_LABELS)
+    return server.settings_from(fields, "the form", labels=FIELD_LABELS)
+
+
+def refusal(access: Access) -> str | None:
+    """Why these credentials cannot be used (the server's own sentence), or None."""
+    if access.signed_in and access.can_view:
+        return None
+    return access.refusal or access.summary.capitalize() + "."
 
 
 def connect() -> None:
-    """Switch to the typed PrivX once it answers, and empty the secret fields: they are never shown again."""
+    """Switch to the typed PrivX once it lets these credentials read, and empty the secret fields: they are
+    never shown again."""
     try:
         settings = typed_settings()
-        with UebaClient.from_settings(client_cache.interactive(settings)) as client:
-            client.get_status()
-    except targets.SettingsProblem as problem:
+        with server.temporary_client(settings) as client:
+            access = check_access(client)
+    except server.SettingsProblem as problem:
         st.session_state[OUTCOME] = ("error", str(problem))
         return
     except UebaError as error:
         st.session_state[OUTCOME] = ("error", f"Not connected. {error}")
         return
-    calls.use_settings(settings)
+    refused = refusal(access)
+    if refused:
+        st.session_state[OUTCOME] = ("error", f"Not connected. {refused}")
+        return
+    server.use_settings(settings)
     for name in SECRET_FIELDS:
         st.session_state[KEY + name] = ""
-    st.session_state[OUTCOME] = ("success", f"Now using PrivX at {settings.base_url}.")
+    view_only = "" if access.can_manage is not False else (
+        " These credentials may only view: saving, training and activating are disabled.")
+    st.session_state[OUTCOME] = ("success", f"Now using PrivX at {settings.base_url}, {access.summary}."
+                                 + view_only)
 
 
 def back_to_embedded() -> None:
-    calls.use_embedded_server()
+    server.use_embedded_server()
     st.session_state[OUTCOME] = ("success", "Now using the embedded reference server.")
 
 
 def show_status(client: UebaClient) -> None:
+    """The server's /status, and what these credentials may do there; refused credentials as an error."""
     status = client.get_status()
+    access = check_access(client)
+    refused = refusal(access)
+    if refused:
+        st.error(f"The server answers, but refuses these credentials: {refused}", icon=":material/lock:")
+        return
     state = enum_text(status.status) or "unknown"
     message = f" — {status.status_message}" if status.status_message else ""
-    st.success(f"The server answers: **{state}**{message}", icon=":material/check_circle:")
+    st.success(f"The server answers: **{state}**{message}. {access.summary.capitalize()}.",
+               icon=":material/check_circle:")
     facts = {"Version": status.version, "API version": status.api_version, "App id": status.app_id,
              "Started (UTC)": status.start_time.strftime("%Y-%m-%d %H:%M") if status.start_time else None}
     facts |= {f"{detail.k}": detail.v for detail in status.status_details if detail.k}
@@ -87,8 +110,8 @@ st.title("Connection")
 
 # Where the app is now
 try:
-    target = targets.current_target()
-except targets.SettingsProblem as problem:
+    target = server.current_target()
+except server.SettingsProblem as problem:
     target = None
     st.error(str(problem), icon=":material/settings_alert:")
 if target is not None:
@@ -100,7 +123,7 @@ if target is not None:
     if st.button("Test this connection", key=KEY + "test_current", icon=":material/network_check:"):
         with calls.api_call("test the connection"):
             show_status(calls.get_client())
-if target is None or target.kind != targets.EMBEDDED:
+if target is None or target.kind != server.EMBEDDED:
     st.button("Back to the embedded server", key=KEY + "embedded", icon=":material/home:",
               on_click=back_to_embedded)
 
@@ -136,10 +159,10 @@ with st.container(horizontal=True):
 if test_clicked:
     try:
         settings = typed_settings()
-    except targets.SettingsProblem as problem:
+    except server.SettingsProblem as problem:
         st.error(str(problem), icon=":material/error:")
     else:
-        with UebaClient.from_settings(client_cache.interactive(settings)) as client:
+        with server.temporary_client(settings) as client:
             try:
                 show_status(client)
             except UebaError as error:

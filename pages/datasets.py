@@ -15,7 +15,7 @@ from ueba_api.frames import datasets_table
 from ueba_api.models import Dataset, TrainingStatus
 from ueba_api.periods import describe_time
 from ueba_api.review import MISSING
-from ui import calls, feedback, navigation
+from ui import calls, feedback, navigation, text
 from ui.widgets import confirm_button, counted, dataset_badges
 
 POLL_SECONDS = 3
@@ -28,13 +28,14 @@ def forget_selection() -> None:
 
 
 client = calls.get_client()
+may_write = calls.can_manage(client)
+# Disabled write actions say why.
+WRITE_OPTIONS = {} if may_write else {"disabled": True, "help": calls.VIEW_ONLY_HELP}
 
 with st.container(horizontal=True, vertical_alignment="bottom"):
     st.title("Datasets", width="stretch")
-    if st.button("New dataset", key="datasets.new", type="primary", icon=":material/add:"):
+    if st.button("New dataset", key="datasets.new", type="primary", icon=":material/add:", **WRITE_OPTIONS):
         st.switch_page(navigation.EDITOR_PAGE)
-
-
 
 TABLE_COLUMNS = ["comment", "active", "start", "end", "exclusions", "connections", "last_training",
                  "latest_status", "runs"]
@@ -73,14 +74,15 @@ def pick_from_table(datasets: list[Dataset], counts: dict[str, int]) -> Dataset 
     return datasets[rows[0]] if rows and rows[0] < len(datasets) else None
 
 
-def duplicate(client: UebaClient, dataset: Dataset, name: str) -> None:
+def duplicate(client: UebaClient, dataset: Dataset) -> None:
     # The same definition under a new id: everything a client may set, the comment marked as a copy.
-    copy = Dataset(time_range_settings=dataset.time_range_settings, comment=f"{name} (copy)",
+    comment = f"{dataset.comment or '(no comment)'} (copy)"
+    copy = Dataset(time_range_settings=dataset.time_range_settings, comment=comment,
                    use_for_inference_once_trained=dataset.use_for_inference_once_trained)
     with calls.api_call("duplicate the dataset") as outcome:
         new_id = client.create_dataset(copy)
     if outcome.ok:
-        feedback.notify(f"Duplicated as “{copy.comment}”.")
+        feedback.notify(f"Duplicated as “{text.dataset_name(copy.comment)}”.")
         navigation.open_dataset(new_id)
 
 
@@ -105,7 +107,7 @@ def deactivate(client: UebaClient) -> bool:
 
 def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> None:
     """The selected dataset: what it is, and what can be done with it."""
-    name = dataset.comment or "(no comment)"
+    name = text.dataset_name(dataset.comment)  # plain, short: it goes into markdown
     time_range = dataset.time_range_settings
 
     def key(action: str) -> str:
@@ -115,8 +117,9 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
 
     with st.container(border=True):
         with st.container(horizontal=True, vertical_alignment="center"):
-            st.subheader(name, width="content")
+            text.comment_heading(dataset.comment, st.subheader, width="content")
             dataset_badges(dataset)
+        text.full_text(dataset.comment)
         start_text = describe_time(time_range.start) if time_range.start else "the first connection"
         end_text = describe_time(time_range.end) if time_range.end else "the latest connection"
         st.caption(f"From {start_text} to {end_text}, {counted(len(time_range.exclude), 'excluded period')}, "
@@ -127,28 +130,31 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
                 navigation.open_dataset(dataset.id)
             if st.button("Training review", key="datasets.training", icon=":material/monitoring:"):
                 navigation.open_dataset(dataset.id, navigation.TRAINING_PAGE)
-            if st.button("Duplicate", key="datasets.duplicate", icon=":material/content_copy:"):
-                duplicate(client, dataset, name)
+            if st.button("Duplicate", key="datasets.duplicate", icon=":material/content_copy:",
+                         **WRITE_OPTIONS):
+                duplicate(client, dataset)
             if dataset.is_active:
                 confirm_button(
-                    "Deactivate", key=key("deactivate"), icon=":material/pause_circle:",
+                    "Deactivate", key=key("deactivate"), icon=":material/pause_circle:", **WRITE_OPTIONS,
                     title="Stop analyzing?",
                     message=f"“{name}” is the active dataset. Deactivating it **stops analyzing new "
                             "connections**: no anomalies are flagged until a dataset is activated again.",
                     confirm_label="Deactivate", on_confirm=lambda: deactivate(client))
             else:
                 trained = any(result.status == TrainingStatus.SUCCESS for result in dataset.training_results)
+                untrained = {"disabled": True,
+                             "help": "Only a dataset with a successful training can be activated."}
                 confirm_button(
-                    "Activate", key=key("activate"), icon=":material/play_circle:", disabled=not trained,
-                    help=None if trained else "Only a dataset with a successful training can be activated.",
+                    "Activate", key=key("activate"), icon=":material/play_circle:",
+                    **(WRITE_OPTIONS or ({} if trained else untrained)),
                     title="Start analyzing with this dataset?",
                     message=f"New connections will be analyzed with the model of “{name}”, replacing the "
                             "active dataset's model, if any.",
                     confirm_label="Activate", on_confirm=lambda: activate(client, dataset, name))
-            active = dataset.is_active
+            in_use = {"disabled": True, "help": "The active dataset cannot be deleted: deactivate it first."}
             confirm_button(
-                "Delete", key=key("delete"), icon=":material/delete:", disabled=active,
-                help="The active dataset cannot be deleted: deactivate it first." if active else None,
+                "Delete", key=key("delete"), icon=":material/delete:",
+                **(WRITE_OPTIONS or (in_use if dataset.is_active else {})),
                 title="Delete this dataset?",
                 message=f"“{name}”, its training history ({counted(len(dataset.training_results), 'run')}) "
                         "and its model weights will be deleted. This cannot be undone.",
@@ -160,7 +166,7 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
 def datasets_view(client: UebaClient) -> list[Dataset] | None:
     """The table and the selected dataset; the datasets shown (None if they could not be loaded)."""
     with calls.api_call("load the datasets") as call:
-        datasets = client.list_datasets().items
+        datasets = calls.wait_for("load the datasets", lambda: client.list_datasets().items, client)
         counts = {item.id: calls.count_connections(client, item.time_range_settings) for item in datasets}
     if not call.ok:
         return None

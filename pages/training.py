@@ -9,7 +9,7 @@ from ueba_api import charts, frames, quality, review
 from ueba_api.client import UebaClient
 from ueba_api.errors import ConflictError, UebaError
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
-from ui import calls, feedback, navigation, widgets
+from ui import calls, feedback, navigation, text, widgets
 
 POLL_SECONDS = 2
 BINS_KEY = "training.bins"
@@ -155,7 +155,7 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
     connections = f" on {run.result.num_connections:,} connections" if run.result.num_connections else ""
     # Written into directly, not used as a context manager: leaving the `with` block would mark the
     # panel "complete" (a green check) while the run is still training.
-    panel = st.status(f"Training {run.label}{connections}: {epochs} epochs done", state="running",
+    panel = st.status(f"Training {text.plain(run.label)}{connections}: {epochs} epochs done", state="running",
                       expanded=True)
     panel.caption(f"Started {review.utc_minutes(run.result.created)}; refreshed every {POLL_SECONDS} s.")
     if epochs:

@@ -1,9 +1,10 @@
 """Connections per day over a time range, counted through the API, for the coverage timeline.
 
-One `count_connections` request per bucket. Buckets are UTC days from midnight to midnight, the first
-and last cut to the range. A range longer than MAX_BUCKETS days is counted per week instead (per
-several weeks beyond MAX_BUCKETS weeks), so a timeline never costs more than about MAX_BUCKETS
-requests; long buckets start on the range's first midnight, not on a Monday.
+One `count_connections` request per bucket, sent concurrently (at most `MAX_CONCURRENT_COUNTS` at once,
+so a PrivX 50 ms away answers a year in about a second, not 18 s). Buckets are UTC days from midnight
+to midnight, the first and last cut to the range. A range longer than MAX_BUCKETS days is counted per
+week instead (per several weeks beyond MAX_BUCKETS weeks), so a timeline never costs more than about
+MAX_BUCKETS requests; long buckets start on the range's first midnight, not on a Monday.
 
 Exclusions are not applied: the chart shades them, so the analyst sees what they cut.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Protocol
@@ -22,6 +24,7 @@ from ueba_api.frames import UTC_DTYPE, typed_frame
 from ueba_api.models import TimeRange, as_utc, format_utc
 
 MAX_BUCKETS = 400
+MAX_CONCURRENT_COUNTS = 8
 COVERAGE_COLUMNS = {"day": UTC_DTYPE, "end": UTC_DTYPE, "count": "int64"}
 
 
@@ -40,8 +43,8 @@ def bucket_days(start: datetime, end: datetime) -> int:
     return 7 * math.ceil(days / (7 * MAX_BUCKETS))
 
 
-def connections_per_day(counter: CountsConnections, start: datetime, end: datetime) -> pd.DataFrame:
-    """Columns day (bucket start, UTC), end (bucket end, exclusive) and count, one row per bucket.
+def buckets(start: datetime, end: datetime) -> list[TimeRange]:
+    """The timeline's buckets for a range: UTC days (weeks for long ranges), the first and last cut to it.
 
     Naive datetimes are UTC. ValueError if `end` is not after `start`.
     """
@@ -51,10 +54,22 @@ def connections_per_day(counter: CountsConnections, start: datetime, end: dateti
     first, last = pd.Timestamp(start), pd.Timestamp(end)
     step = pd.Timedelta(days=bucket_days(start, end))
     inner_edges = pd.date_range(first.floor("D") + step, last, freq=step, inclusive="left")
-    rows = []
-    for bucket_start, bucket_end in pairwise([first, *inner_edges, last]):
-        time_range = TimeRange(start=bucket_start.to_pydatetime(), end=bucket_end.to_pydatetime())
-        rows.append({"day": bucket_start, "end": bucket_end, "count": counter.count_connections(time_range)})
+    return [TimeRange(start=bucket_start.to_pydatetime(), end=bucket_end.to_pydatetime())
+            for bucket_start, bucket_end in pairwise([first, *inner_edges, last])]
+
+
+def connections_per_day(counter: CountsConnections, start: datetime, end: datetime) -> pd.DataFrame:
+    """Columns day (bucket start, UTC), end (bucket end, exclusive) and count, one row per bucket.
+
+    The counts are asked concurrently, `MAX_CONCURRENT_COUNTS` at a time, so `counter` must be safe to
+    call from several threads (`UebaClient` is). Naive datetimes are UTC. ValueError if `end` is not after
+    `start`; the first failed count is raised.
+    """
+    ranges = buckets(start, end)
+    with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_COUNTS, len(ranges))) as pool:
+        counts = list(pool.map(counter.count_connections, ranges))
+    rows = [{"day": pd.Timestamp(time_range.start), "end": pd.Timestamp(time_range.end), "count": count}
+            for time_range, count in zip(ranges, counts, strict=True)]
     return typed_frame(rows, COVERAGE_COLUMNS)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import numpy as np
@@ -256,3 +256,18 @@ def merge_overlapping(periods: Iterable[Period]) -> list[Period]:
         else:
             merged.append(Period(start=period.start, end=period.end))
     return merged
+
+
+DAY_RULE = ("A day is a UTC day, midnight to midnight. \"Last N days\" is the N whole days before today: "
+            "today, still being recorded, is left out, as in the demo dataset.")
+
+
+def last_whole_days(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The `days` whole UTC days before today: (midnight `days` days before today, today's midnight).
+
+    The one definition of "the last N days" for the editor's presets, its new datasets and the demo.
+    """
+    if days < 1:
+        raise ValueError(f"days: must be at least 1, got {days}")
+    today = pd.Timestamp(as_utc(now or datetime.now(UTC))).floor("D")
+    return (today - pd.Timedelta(days=days)).to_pydatetime(), today.to_pydatetime()

@@ -1,90 +1,76 @@
-"""The client the pages use, API errors shown as sentences (never a traceback), and cached answers.
+"""Running API calls for the pages: failures shown as sentences (never a traceback), a wait that names
+the server and can be stopped, and cached answers.
 
-`get_client` gives the client for the server this session talks to (ui/targets.py); `api_call`,
-`perform` and `retry_button` run calls and show their failures; `server_status`, `count_connections`,
-`connections_per_day` and `history_span` answer from caches that switching server or Retry drops.
+Which server and which client: ui/server.py (`get_client` stops the page with a message when there is
+none). `api_call`, `perform`, `wait_for` and `retry_button` run calls and show their failures;
+`server_status`, `session_access`, `count_connections`, `connections_per_day` and `history_span` answer
+from caches keyed by the server in use, which Retry drops.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitDuplicateElementKey
 
 from ueba_api import coverage
+from ueba_api.access import Access, check_access
 from ueba_api.client import UebaClient
 from ueba_api.errors import ApiConnectionError, UebaError
 from ueba_api.models import ServiceStatus, TimeRange
-from ueba_api.settings import ClientSettings
-from ui.client_cache import _client_for, fingerprint, interactive
-from ui.embedded import _EMBEDDED_FAILURE, embedded_settings
+from ui import server
 from ui.feedback import notify
 from ui.navigation import CONNECTION_PAGE
-from ui.targets import _CHOSEN_SETTINGS, EMBEDDED, SettingsProblem, current_target
 
-# Session-state key owned by this module.
-_STATUS_FAILURE = "session.status_failure"
+# Session-state keys owned by this module.
+_STATUS_FAILURE = "calls.status_failure"
+_STOPPED = "calls.stopped_waiting"
 
 COUNT_CACHE_SECONDS = 300
 STATUS_CACHE_SECONDS = 15
+ACCESS_CACHE_SECONDS = 60
 # How long the sidebar badge shows a failed status before asking again: every click reruns the page, and
 # an unreachable address would otherwise cost the connect timeout once more on each, for the badge alone.
 STATUS_FAILURE_SECONDS = 30
+# A call that has not answered after this long shows what it waits for, and a button to stop waiting.
+QUIET_WAIT_SECONDS = 0.5
+WAIT_TICK_SECONDS = 0.25
+# Calls run here while the page waits: a page whose user stopped waiting leaves its call to end here.
+_WAITS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ueba-wait")
 
-
-# Switching server
-
-
-def use_settings(settings: ClientSettings) -> None:
-    """Switch this session to a PrivX (from the Connection page)."""
-    st.session_state[_CHOSEN_SETTINGS] = settings
-    forget_answers()
-
-
-def use_embedded_server() -> None:
-    st.session_state[_CHOSEN_SETTINGS] = EMBEDDED
-    forget_answers()
+T = TypeVar("T")
 
 
 def forget_answers() -> None:
-    """Drop cached API answers (and a remembered failed start or status), so the next run asks again."""
-    st.session_state.pop(_EMBEDDED_FAILURE, None)
+    """Drop cached API answers (and a remembered failure or stopped wait), so the next run asks again."""
+    server.forget_failure()
     st.session_state.pop(_STATUS_FAILURE, None)
+    st.session_state.pop(_STOPPED, None)
     _cached_status.clear()
     _cached_count.clear()
+    _cached_access.clear()
 
 
 # The client
 
 
-def active_settings() -> ClientSettings:
-    target = current_target()
-    settings = target.settings if target.settings is not None else embedded_settings()
-    return interactive(settings)
-
-
-def get_client_or_raise() -> UebaClient:
-    """The client for the server this session talks to; SettingsProblem if there is none."""
-    settings = active_settings()
-    return _client_for(fingerprint(settings), settings)
-
-
 def get_client() -> UebaClient:
     """The client for the server this session talks to; stops the page with a message if there is none."""
     try:
-        return get_client_or_raise()
-    except SettingsProblem as problem:
+        return server.client()
+    except server.SettingsProblem as problem:
         settings_problem(problem)
 
 
-def settings_problem(problem: SettingsProblem) -> NoReturn:
+def settings_problem(problem: server.SettingsProblem) -> NoReturn:
     st.error(str(problem), icon=":material/settings_alert:")
     st.page_link(CONNECTION_PAGE, label="Open the Connection page", icon=":material/lan:")
     retry_button("settings")
@@ -121,7 +107,10 @@ def api_call(what: str) -> Iterator[CallOutcome]:
 
 
 def show_error(error: UebaError, what: str = "reach the server") -> None:
-    if isinstance(error, ApiConnectionError):
+    if isinstance(error, StoppedWaiting):
+        st.warning(str(error), icon=":material/stop_circle:")
+        retry_button(what)
+    elif isinstance(error, ApiConnectionError):
         st.error(f"Cannot reach the server, so could not {what}. {error}", icon=":material/cloud_off:")
         st.caption("Check that the server is running and that its address is right, then retry.")
         retry_button(what)
@@ -136,6 +125,45 @@ def perform(what: str, action: Callable[[], object], done: str) -> bool:
     if outcome.ok:
         notify(done)
     return outcome.ok
+
+
+class StoppedWaiting(UebaError):
+    """The user stopped waiting for an answer (the call itself ends in the background)."""
+
+
+def wait_for(what: str, call: Callable[[], T], client: UebaClient) -> T:
+    """`call()`, run while the page says what it waits for, with a button to stop waiting.
+
+    A quick answer draws nothing. A slow one shows a spinner naming the server and a "Stop waiting"
+    button: the call runs in a worker thread while this script thread wakes every `WAIT_TICK_SECONDS` to
+    redraw the elapsed time, which is where Streamlit lets a click interrupt the run. The click's rerun
+    then raises `StoppedWaiting` here until Retry, so the page shows a sentence and stays usable.
+    """
+    stopped = st.session_state.setdefault(_STOPPED, set())
+    if what in stopped:
+        raise StoppedWaiting(f"Stopped waiting for {client.base_url} to {what}.")
+    future = _WAITS.submit(call)
+    started = time.monotonic()
+    with suppress(TimeoutError):
+        return future.result(timeout=QUIET_WAIT_SECONDS)
+    waiting = st.empty()
+    with waiting.container():
+        with st.container(horizontal=True, vertical_alignment="center"):
+            clock = st.empty()
+            st.button("Stop waiting", key=f"stop:{what}", icon=":material/stop_circle:",
+                      on_click=stopped.add, args=(what,))
+        while not future.done():
+            clock.markdown(f":material/hourglass_top: Waiting for {plain_inline(client.base_url)} to {what}… "
+                           f"{time.monotonic() - started:.0f} s")
+            with suppress(TimeoutError):
+                future.result(timeout=WAIT_TICK_SECONDS)
+    waiting.empty()
+    return future.result()
+
+
+def plain_inline(text: str) -> str:
+    """An address inside markdown, as code, so nothing in it is read as markup."""
+    return "`" + text.replace("`", "'") + "`"
 
 
 def retry_button(what: str) -> None:
@@ -161,19 +189,37 @@ class _RememberedFailure:
     error: UebaError
 
 
-def server_status(client: UebaClient) -> ServiceStatus:
-    """`/status`, cached; a failure is raised again from memory for `STATUS_FAILURE_SECONDS` (or until
-    Retry), so a server that does not answer costs its timeout once rather than on every rerun."""
-    key = fingerprint(active_settings())
+@st.cache_data(ttl=ACCESS_CACHE_SECONDS, show_spinner=False)
+def _cached_access(settings_fingerprint: str, _client: UebaClient) -> Access:
+    return check_access(_client)
+
+
+def server_status(client: UebaClient) -> tuple[ServiceStatus, Access]:
+    """`/status` and what this session's credentials may do (`check_access`), cached; a failure is raised
+    again from memory for `STATUS_FAILURE_SECONDS` (or until Retry), so a server that does not answer
+    costs its timeout once rather than on every rerun."""
+    key = server.settings_key()
     remembered = st.session_state.get(_STATUS_FAILURE)
     if remembered and remembered.settings_fingerprint == key and time.monotonic() < remembered.until:
         raise remembered.error
     try:
-        return _cached_status(key, client)
+        return _cached_status(key, client), _cached_access(key, client)
     except UebaError as error:
         st.session_state[_STATUS_FAILURE] = _RememberedFailure(key, time.monotonic() + STATUS_FAILURE_SECONDS,
                                                                error)
         raise
+
+
+def can_manage(client: UebaClient) -> bool:
+    """Whether this session may change datasets; True when that is not known (the server then says no)."""
+    try:
+        _, access = server_status(client)
+    except UebaError:
+        return True
+    return access.can_manage is not False
+
+
+VIEW_ONLY_HELP = "These credentials may only view (no ueba-manage permission)."
 
 
 @st.cache_data(ttl=COUNT_CACHE_SECONDS, show_spinner=False)
@@ -183,22 +229,51 @@ def _cached_count(settings_fingerprint: str, time_range_json: str, _client: Ueba
 
 def count_connections(client: UebaClient, time_range: TimeRange) -> int:
     """`query-connection-count`, cached per server and time range."""
-    return _cached_count(fingerprint(active_settings()), time_range.model_dump_json(), client)
+    return _cached_count(server.settings_key(), time_range.model_dump_json(), client)
+
+
+@st.cache_resource(show_spinner=False, max_entries=server.MAX_CLIENTS)
+def _past_day_counts(settings_fingerprint: str) -> dict[str, int]:
+    """Counts of buckets that ended before today (UTC), per server, kept for the process: they no longer
+    change. A dict is safe to share between the timeline's counting threads."""
+    return {}
+
+
+@dataclass(frozen=True)
+class TimelineCounter:
+    """Counts for the coverage timeline, from its worker threads (so no Streamlit call in here): a range
+    that ended before today is asked once per server; the others each time."""
+
+    client: UebaClient
+    past: dict[str, int]
+    today: datetime
+
+    def count_connections(self, time_range: TimeRange | None = None) -> int:
+        time_range = time_range or TimeRange()
+        settled = time_range.end is not None and time_range.end <= self.today and not time_range.exclude
+        if not settled:
+            return self.client.count_connections(time_range)
+        key = time_range.model_dump_json()
+        if key not in self.past:
+            self.past[key] = self.client.count_connections(time_range)
+        return self.past[key]
+
+
+def connections_per_day(client: UebaClient, start: datetime, end: datetime) -> pd.DataFrame:
+    """`coverage.connections_per_day`, days before today asked once per server."""
+    today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
+    counter = TimelineCounter(client, _past_day_counts(server.settings_key()), today)
+    return coverage.connections_per_day(counter, start, end)
 
 
 @dataclass(frozen=True)
 class CachedCounter:
-    """Counts through `count_connections` below, so a timeline only asks about days it has not seen."""
+    """Counts through `count_connections` above (the script thread only)."""
 
     client: UebaClient
 
     def count_connections(self, time_range: TimeRange | None = None) -> int:
         return count_connections(self.client, time_range or TimeRange())
-
-
-def connections_per_day(client: UebaClient, start: datetime, end: datetime) -> pd.DataFrame:
-    """`coverage.connections_per_day`, with each day's count cached."""
-    return coverage.connections_per_day(CachedCounter(client), start, end)
 
 
 def history_span(client: UebaClient) -> tuple[datetime, datetime] | None:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from ueba_api import review
 from ueba_api.models import Dataset, TrainingStatus
+from ui.text import plain
 
 DATASETS_PAGE = "pages/datasets.py"
 EDITOR_PAGE = "pages/dataset_editor.py"
@@ -41,7 +42,7 @@ def follow_trainings(datasets: Dataset | Iterable[Dataset], *, complete: bool = 
     st.session_state[_WATCHED_RUNS] = follow.watched
     for run in follow.ended:
         failed = run.result.status == TrainingStatus.FAILURE
-        st.toast(review.finished_message(run.label, run.result),
+        st.toast(review.finished_message(plain(run.label), run.result),
                  icon=":material/error:" if failed else ":material/check_circle:")
     return follow
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -11,8 +13,15 @@ import pandas as pd
 import pytest
 
 from ueba_api import UebaClient
-from ueba_api.coverage import COVERAGE_COLUMNS, MAX_BUCKETS, bucket_days, connections_per_day
+from ueba_api.coverage import (
+    COVERAGE_COLUMNS,
+    MAX_BUCKETS,
+    MAX_CONCURRENT_COUNTS,
+    bucket_days,
+    connections_per_day,
+)
 from ueba_api.errors import PermissionDeniedError
+from ueba_api.models import TimeRange
 
 BASE_URL = "https://privx.example.com"
 COUNT_PATH = "/connection-manager/api/v1/ueba/query-connection-count"
@@ -96,9 +105,10 @@ def test_a_range_longer_than_the_bucket_cap_is_counted_per_week(
     start, end = datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)  # 425 days
     weekly = connections_per_day(client, start, end)
 
-    assert len(server.bodies) == len(weekly) == 61
-    assert server.bodies[0] == body("2023-01-01T00:00:00Z", "2023-01-08T00:00:00Z")
-    assert server.bodies[-1] == body("2024-02-25T00:00:00Z", "2024-03-01T00:00:00Z")
+    bodies = sorted(server.bodies, key=lambda sent: sent["start"])  # sent concurrently, in any order
+    assert len(bodies) == len(weekly) == 61
+    assert bodies[0] == body("2023-01-01T00:00:00Z", "2023-01-08T00:00:00Z")
+    assert bodies[-1] == body("2024-02-25T00:00:00Z", "2024-03-01T00:00:00Z")
     lengths = (weekly["end"] - weekly["day"]).dt.days
     assert set(lengths.iloc[:-1]) == {7} and lengths.iloc[-1] == 5
 
@@ -127,3 +137,34 @@ def test_an_api_error_reaches_the_caller_as_the_clients_typed_error(
     server.refuse = True
     with pytest.raises(PermissionDeniedError):
         connections_per_day(client, datetime(2024, 3, 1), datetime(2024, 3, 2))
+
+
+class SlowCounter:
+    """Counts after a pause, as a PrivX 50 ms away would answer; records how many counts ran at once."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def count_connections(self, time_range: TimeRange | None = None) -> int:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(self.pause)
+        with self._lock:
+            self.running -= 1
+        return time_range.start.day
+
+
+def test_the_days_are_counted_concurrently_with_a_bounded_pool() -> None:
+    counter = SlowCounter(pause=0.05)
+    started = time.monotonic()
+    daily = connections_per_day(counter, datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC))
+    elapsed = time.monotonic() - started
+    assert len(daily) == 60
+    assert daily["count"].tolist()[:3] == [1, 2, 3], "each day keeps its own count, in order"
+    assert counter.most_at_once == MAX_CONCURRENT_COUNTS
+    # One at a time, 60 counts would take 3 s; eight at a time, 8 rounds of 50 ms.
+    assert elapsed < 60 * 0.05 / 2, f"{elapsed:.2f} s"

@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period, TimeRange, TrainingStatus
 from ueba_server.launch import RunningServer
-from ui import client_cache
+from ui import server
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 RUN_TIMEOUT = 60
@@ -75,7 +75,7 @@ def close_cached_clients() -> Iterator[None]:
     """Closes the app's cached clients after each test: their keep-alive connections would hold up a
     reference server's graceful shutdown."""
     yield
-    client_cache._client_for.clear()
+    server.close_clients()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets, texts
 from ueba_server.launch import RunningServer, start_server
-from ui import client_cache, targets
+from ui import server
 
 CONNECTION = "pages/connection.py"
 
@@ -52,7 +52,8 @@ def test_the_page_says_where_the_app_is_and_which_secrets_are_set(
         "API client secret: set, OAuth client secret: set, Bearer token: not set. CA certificate: not set.")
     assert app.text_input(key="connection.client_secret").value == ""
     app.button(key="connection.test_current").click().run()
-    assert app.success[0].value == "The server answers: **RUNNING** — UEBA reference server"
+    assert app.success[0].value == (
+        "The server answers: **RUNNING** — UEBA reference server. Signed in · view and manage.")
     assert reference_server.client_secret not in everything_shown(app)
 
 
@@ -66,7 +67,8 @@ def test_typed_settings_are_tested_then_used_and_their_secrets_never_shown(
     assert app.success[0].value.startswith("The server answers: **RUNNING**")
 
     app.button(key="connection.connect").click().run()
-    assert app.success[-1].value == f"Now using PrivX at {reference_server.base_url}."
+    assert app.success[-1].value == (
+        f"Now using PrivX at {reference_server.base_url}, signed in · view and manage.")
     assert app.sidebar.caption[-1].value == "Chosen on the Connection page."
     assert app.sidebar.markdown[0].value == f"**PrivX at {reference_server.base_url}**"
     shown = everything_shown(app)
@@ -104,7 +106,7 @@ def test_refused_credentials_show_the_servers_sentence_and_no_secret(
          "The settings in the form are not usable. Base URL: must be an http(s) URL such as "
          "https://privx.example.com."),
         ({"client_id": ""},
-         "The settings in the form are not usable. client_id is required with client_secret."),
+         "The settings in the form are not usable. API client ID is required with API client secret."),
         ({"ca_paste": "MIIB-not-a-certificate"},
          "The settings in the form are not usable. CA certificate: must be PEM text or the path of a PEM "
          "file; no such file."),
@@ -121,6 +123,57 @@ def test_bad_settings_name_the_field_and_nothing_typed_is_lost(
     typed_url = changes.get("base_url", reference_server.base_url)
     assert app.text_input(key="connection.base_url").value == typed_url
     assert app.text_input(key="connection.client_secret").value == reference_server.client_secret
+
+
+def test_settings_errors_use_the_forms_labels(app: AppTest) -> None:
+    connection_page(app)
+    app.radio(key="connection.auth").set_value("Bearer token").run()
+    app.button(key="connection.connect").click().run()
+    assert [error.value for error in app.error] == [
+        "The settings in the form are not usable. Give either Bearer token, or API client ID and API client "
+        "secret."]
+
+
+def sidebar_badges(app: AppTest) -> list[str]:
+    """The sidebar's markdown, where st.badge lands."""
+    return [markdown.value for markdown in app.sidebar.markdown]
+
+
+def test_a_wrong_token_is_refused_with_the_servers_sentence(
+    app: AppTest, reference_server: RunningServer
+) -> None:
+    """/status answers without a token: Test and Connect prove the credentials with an authenticated read."""
+    connection_page(app)
+    app.text_input(key="connection.base_url").input(reference_server.base_url)
+    app.radio(key="connection.auth").set_value("Bearer token").run()
+    app.text_input(key="connection.token").input("not-a-valid-token")
+    app.button(key="connection.test").click().run()
+    refused = "Error: The bearer token is invalid or has expired"
+    assert [error.value for error in app.error] == [f"The server answers, but refuses these credentials: {refused}"]
+    assert not app.success
+    app.button(key="connection.connect").click().run()
+    assert [error.value for error in app.error] == [f"Not connected. {refused}"]
+    assert app.sidebar.caption[-1].value == "From secrets.toml.", "still on the settings that work"
+
+
+def test_a_view_only_client_is_said_so_and_cannot_write(
+    app: AppTest, reference_server: RunningServer
+) -> None:
+    connection_page(app)
+    type_settings(app, reference_server, client_id=reference_server.view_client_id,
+                  client_secret=reference_server.view_client_secret)
+    app.button(key="connection.test").click().run()
+    assert app.success[0].value.endswith(". Signed in · view only.")
+    app.button(key="connection.connect").click().run()
+    assert app.success[-1].value == (
+        f"Now using PrivX at {reference_server.base_url}, signed in · view only. These credentials may only "
+        "view: saving, training and activating are disabled.")
+    assert "signed in · view only" in "\n".join(sidebar_badges(app))
+    app.switch_page("pages/datasets.py").run()
+    assert not app.exception and not app.error
+    assert app.button(key="datasets.new").disabled
+    app.switch_page("pages/dataset_editor.py").run()
+    assert app.button(key="editor.new.save").disabled
 
 
 @pytest.fixture(scope="module")
@@ -188,14 +241,14 @@ def test_the_app_keeps_a_bounded_number_of_clients_and_closes_those_it_drops(
 ) -> None:
     """Each settings tried (on the Connection page, say) gets a cached client; beyond MAX_CLIENTS the
     least recently used is dropped and closed, so a long-running app does not pile them up."""
-    base = targets.settings_from(privx_secrets(reference_server), "the test")
+    base = server.settings_from(privx_secrets(reference_server), "the test")
     variants = [base.model_copy(update={"timeout": 30.0 + number})  # one fingerprint each
-                for number in range(client_cache.MAX_CLIENTS + 1)]
-    clients = [client_cache._client_for(client_cache.fingerprint(settings), settings)
+                for number in range(server.MAX_CLIENTS + 1)]
+    clients = [server.cached_client(settings)
                for settings in variants]
     assert clients[-1].get_status().status == "RUNNING"
     with pytest.raises(RuntimeError, match="client has been closed"):
         clients[0].get_status()
     assert clients[1].get_status().status == "RUNNING", "only the oldest was dropped"
-    again = client_cache._client_for(client_cache.fingerprint(variants[0]), variants[0])
+    again = server.cached_client(variants[0])
     assert again is not clients[0] and again.get_status().status == "RUNNING"

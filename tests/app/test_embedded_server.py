@@ -22,7 +22,7 @@ from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP, TRAINING_TIMEOUT
-from ui import embedded
+from ui import server
 
 CONNECTIONS = 12_000
 EPOCHS = 30
@@ -36,7 +36,7 @@ POLL_PAUSE = 0.5
 def embedded_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     data_dir = tmp_path_factory.mktemp("embedded") / "server"
     yield data_dir
-    embedded._embedded_server.clear()  # stops the module's embedded server
+    server.stop_embedded_server()  # stops the module's embedded server
 
 
 @pytest.fixture

@@ -21,11 +21,11 @@ from streamlit.testing.v1 import AppTest
 from tests.app.conftest import APP
 from ueba_api.client import API_PREFIX
 from ueba_api.settings import ClientSettings
-from ui import client_cache
+from ui import server
 
 # Two attempts of INTERACTIVE_CONNECT_TIMEOUT, plus the pause between them (at most 0.5 s), plus slack for
 # a busy machine; the library's defaults (three attempts of 10 s) would take over 30 s.
-ATTEMPTS_SECONDS = 2 * client_cache.INTERACTIVE_CONNECT_TIMEOUT
+ATTEMPTS_SECONDS = 2 * server.INTERACTIVE_CONNECT_TIMEOUT
 INTERACTIVE_CALL_SECONDS = (ATTEMPTS_SECONDS, ATTEMPTS_SECONDS + 5)
 
 
@@ -113,10 +113,10 @@ def test_settings_that_name_retries_or_a_connect_timeout_keep_them(closing_serve
     assert closing_server.accepted == 2 * 3
 
     given = ClientSettings(base_url=closing_server.url, token="t", connect_timeout=12.5, max_retries=0)
-    assert (client_cache.interactive(given).connect_timeout,
-            client_cache.interactive(given).max_retries) == (12.5, 0)
+    assert (server.interactive(given).connect_timeout,
+            server.interactive(given).max_retries) == (12.5, 0)
     # A whole-request timeout shorter than 5 s caps the connect timeout too, as in the library.
-    short = client_cache.interactive(ClientSettings(base_url=closing_server.url, token="t", timeout=2.0))
+    short = server.interactive(ClientSettings(base_url=closing_server.url, token="t", timeout=2.0))
     assert (short.connect_timeout, short.max_retries) == (2.0, 1)
 
 
