@@ -217,7 +217,7 @@ def page() -> None:
             try:
                 dataset = calls.wait_for("load the dataset", lambda: client.get_dataset(dataset_id), client)
             except NotFoundError:
-                st.error(f"Dataset not found: there is no dataset with id `{text.plain(dataset_id)}`. "
+                st.error(f"Dataset not found: there is no dataset with id {text.code(dataset_id)}. "
                          "It may have been deleted.", icon=":material/search_off:")
         if dataset is None:
             st.page_link(navigation.DATASETS_PAGE, label="Back to the datasets", icon=":material/arrow_back:")

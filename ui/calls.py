@@ -29,6 +29,7 @@ from ueba_api.models import ServiceStatus, TimeRange
 from ui import server
 from ui.feedback import notify
 from ui.navigation import CONNECTION_PAGE
+from ui.text import code
 
 # Session-state keys owned by this module.
 _STATUS_FAILURE = "calls.status_failure"
@@ -153,17 +154,12 @@ def wait_for(what: str, call: Callable[[], T], client: UebaClient) -> T:
             st.button("Stop waiting", key=f"stop:{what}", icon=":material/stop_circle:",
                       on_click=stopped.add, args=(what,))
         while not future.done():
-            clock.markdown(f":material/hourglass_top: Waiting for {plain_inline(client.base_url)} to {what}… "
+            clock.markdown(f":material/hourglass_top: Waiting for {code(client.base_url)} to {what}… "
                            f"{time.monotonic() - started:.0f} s")
             with suppress(TimeoutError):
                 future.result(timeout=WAIT_TICK_SECONDS)
     waiting.empty()
     return future.result()
-
-
-def plain_inline(text: str) -> str:
-    """An address inside markdown, as code, so nothing in it is read as markup."""
-    return "`" + text.replace("`", "'") + "`"
 
 
 def retry_button(what: str) -> None:

@@ -53,3 +53,9 @@ def comment_heading(comment: str | None, heading=st.title, limit: int = SHORT_LE
     """A dataset's comment as a heading (`st.title`, `st.subheader`, ...): one plain line, cut at `limit`;
     the full comment in an expander below when it was cut."""
     heading(dataset_name(comment, limit), **options)
+
+
+def code(text: str) -> str:
+    """Text as inline code inside markdown (an id, an address): nothing in a code span is markup, so only
+    a backtick, which would end it, is replaced."""
+    return "`" + one_line(text).replace("`", "'") + "`"

@@ -7,6 +7,7 @@ are cleared, and UEBA_NOTEBOOK_DATA_DIR points at a temporary directory all the 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -156,6 +157,11 @@ def train_and_wait(api: UebaClient, dataset_id: str) -> Dataset:
             return dataset
         time.sleep(0.5)
     raise AssertionError(f"training of {dataset_id} did not finish within {TRAINING_TIMEOUT} s")
+
+
+def unescaped(markdown: str) -> str:
+    """Markdown as the browser shows it, for text the app escapes (ui/text.py): backslash escapes undone."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def texts(app: AppTest) -> list[str]:

@@ -149,7 +149,8 @@ def test_a_wrong_token_is_refused_with_the_servers_sentence(
     app.text_input(key="connection.token").input("not-a-valid-token")
     app.button(key="connection.test").click().run()
     refused = "Error: The bearer token is invalid or has expired"
-    assert [error.value for error in app.error] == [f"The server answers, but refuses these credentials: {refused}"]
+    assert [error.value for error in app.error] == [
+        f"The server answers, but refuses these credentials: {refused}"]
     assert not app.success
     app.button(key="connection.connect").click().run()
     assert [error.value for error in app.error] == [f"Not connected. {refused}"]

@@ -12,6 +12,7 @@ from tests.app.conftest import (
     select_dataset,
     status_detail,
     train_and_wait,
+    unescaped,
     unique_comment,
     vega_specs,
 )
@@ -88,7 +89,7 @@ def test_create_with_two_exclusions_then_reopen_edit_trained_and_delete(
     # Reopen it through ?dataset= in a fresh session: the widgets hold what was saved.
     reopened = open_editor(make_app(), dataset_id)
     prefix = f"editor.{dataset_id}"
-    assert reopened.title[0].value == comment
+    assert unescaped(reopened.title[0].value) == comment
     assert reopened.datetime_input(key=f"{prefix}.start").value == naive(start)
     assert reopened.datetime_input(key=f"{prefix}.end").value == naive(end)
     shown = reopened.data_editor[0].value
@@ -98,11 +99,14 @@ def test_create_with_two_exclusions_then_reopen_edit_trained_and_delete(
     # Edit it once trained: saving asks first, because it deletes the training history.
     train_and_wait(api, dataset_id)
     trained = open_editor(make_app(), dataset_id)
-    trained.text_area(key=f"{prefix}.comment").input(comment + " (edited)")
+    assert trained.button(key=f"{prefix}.save").disabled, "nothing to save yet"
+    trained.text_area(key=f"{prefix}.comment").input(comment + " (edited)").run()
     trained.button(key=f"{prefix}.save").click().run()
     assert api.get_dataset(dataset_id).training_results, "nothing may change before the confirmation"
     warning = " ".join(markdown.value for markdown in trained.markdown)
-    assert "deletes its training history and its trained model weights" in warning
+    assert ("Saving deletes this dataset's training history: 1 training run and their model weights. Its "
+            "model is not the active one, so inference is not affected.") in warning
+    assert "Changes: Comment changed." in warning
     trained.button(key=f"{prefix}.save:confirm").click().run()
     assert not trained.exception and not trained.error
     edited = api.get_dataset(dataset_id)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import select_dataset, train_and_wait
+from tests.app.conftest import select_dataset, train_and_wait, unescaped
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period
 
@@ -58,10 +58,10 @@ def test_selecting_a_row_opens_the_dataset_and_duplicate_copies_it(
     # A duplicate is the same definition: the flag that activates the dataset once trained comes along.
     api.update_dataset(dataset.id, dataset.model_copy(update={"use_for_inference_once_trained": True}))
     select_dataset(app.run(), dataset.id)
-    assert app.subheader[0].value == dataset.comment
+    assert unescaped(app.subheader[0].value) == dataset.comment
     app.button(key="datasets.open").click().run()
     assert app.query_params["dataset"] == dataset.id
-    assert app.title[0].value == dataset.comment  # the editor, on that dataset
+    assert unescaped(app.title[0].value) == dataset.comment  # the editor, on that dataset
 
     select_dataset(app.switch_page("pages/datasets.py").run(), dataset.id)
     app.button(key="datasets.duplicate").click().run()
@@ -73,7 +73,7 @@ def test_selecting_a_row_opens_the_dataset_and_duplicate_copies_it(
         assert copy.comment == f"{dataset.comment} (copy)"
         assert copy.time_range_settings == dataset.time_range_settings
         assert copy.use_for_inference_once_trained
-        assert app.title[0].value == copy.comment
+        assert unescaped(app.title[0].value) == copy.comment
     finally:
         api.delete_dataset(copy_id)
 

@@ -21,7 +21,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP, TRAINING_TIMEOUT
+from tests.app.conftest import APP, TRAINING_TIMEOUT, unescaped
 from ui import server
 
 CONNECTIONS = 12_000
@@ -123,7 +123,7 @@ def test_without_configuration_the_embedded_server_starts_and_its_sample_trains_
         assert time.monotonic() < deadline, f"no end of training announced in {TRAINING_TIMEOUT} s"
         time.sleep(POLL_PAUSE)
         polling = run(app, sent_messages)
-        announced = [toast.value for toast in app.toast if toast.value.startswith("Training ")]
+        announced = [unescaped(toast.value) for toast in app.toast if toast.value.startswith("Training ")]
     [message] = announced
     assert message.startswith("Training Demo: ") and message.endswith(f" #1 succeeded after {EPOCHS} epochs.")
     [sample] = datasets_table(app).to_dict("records")
