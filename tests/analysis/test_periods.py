@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -13,6 +13,7 @@ from ueba_api.periods import (
     ProblemKind,
     check_periods,
     check_range,
+    last_whole_days,
     merge_overlapping,
     periods_from_frame,
     periods_to_frame,
@@ -247,3 +248,13 @@ def test_a_thousand_periods_are_checked_quickly() -> None:
 
     assert summary(problems) == [(1000, None, ProblemKind.OVERLAP)]
     assert problems[0].message.endswith("overlaps periods 1, 2 and 3.")
+
+
+def test_the_last_n_days_are_the_whole_utc_days_before_today() -> None:
+    """One definition for the presets, a new dataset and the demo: today, still being recorded, is out."""
+    now = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)
+    assert last_whole_days(90, now) == (datetime(2026, 9, 3, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
+    assert last_whole_days(1, now.replace(hour=0)) == (datetime(2026, 12, 1, tzinfo=UTC),
+                                                       datetime(2026, 12, 2, tzinfo=UTC))
+    with pytest.raises(ValueError, match="days: must be at least 1"):
+        last_whole_days(0, now)
