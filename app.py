@@ -1,15 +1,21 @@
 """UEBA Notebook: the Streamlit entry point. Navigation and the sidebar server badge, nothing else."""
 
+from pathlib import Path
+
 import streamlit as st
 
 import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ui import feedback, navigation, sidebar, widgets
 
+# A local file: a `:material/...:` page icon makes the browser fetch an SVG from a font CDN on every load,
+# which air-gapped PrivX sites see fail (the material icons elsewhere come from Streamlit's bundled font).
+PAGE_ICON = Path(__file__).resolve().parent / "assets" / "page-icon.png"
+
 
 def run() -> None:
     # Each url_path is its file's name, so a deep link that is a fresh process's very first run still
     # lands on its page (see the note on `pages/` in ui/bootstrap.py).
-    st.set_page_config(page_title="UEBA Notebook", page_icon=":material/insights:", layout="wide")
+    st.set_page_config(page_title="UEBA Notebook", page_icon=str(PAGE_ICON), layout="wide")
     page = st.navigation(
         {
             "Datasets": [

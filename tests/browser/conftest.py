@@ -7,6 +7,7 @@ in teardown, the embedded server included.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,12 +15,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from ueba_server.launch import RunningServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "artifacts"
@@ -75,18 +79,35 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
     raise RuntimeError(f"streamlit did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
+def privx_secrets_toml(server: RunningServer) -> str:
+    """A secrets.toml whose [privx] section points the app at `server`."""
+    names = ("base_url", "client_id", "client_secret", "oauth_client_id", "oauth_client_secret")
+    return "[privx]\n" + "".join(f"{name} = {json.dumps(getattr(server, name))}\n" for name in names)
+
+
 @pytest.fixture(scope="module")
 def streamlit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    home = tmp_path_factory.mktemp("streamlit-app")
+    """The app as a user starts it with nothing configured: it starts its embedded server."""
+    with running_app(tmp_path_factory.mktemp("streamlit-app")) as app:
+        yield app
+
+
+@contextmanager
+def running_app(home: Path, secrets_toml: str | None = None) -> Iterator[RunningApp]:
+    """`streamlit run app.py` in `home` (data dir, log, secrets), stopped with what it started."""
     data_dir, log = home / "server", home / "streamlit.log"
+    secrets_file = home / "secrets.toml"
+    if secrets_toml is not None:
+        secrets_file.write_text(secrets_toml)
     port = free_port()
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}
     environment |= APP_ENVIRONMENT | {"UEBA_NOTEBOOK_DATA_DIR": str(data_dir)}
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
         "--server.port", str(port), "--server.fileWatcherType", "none",
-        # No secrets.toml a developer may keep in the checkout: the app must start its embedded server.
-        "--secrets.files", str(home / "no-secrets.toml"),
+        # Never a secrets.toml a developer may keep in the checkout: without one of its own, the app must
+        # start its embedded server.
+        "--secrets.files", str(secrets_file),
     ]
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output,
