@@ -7,6 +7,11 @@ run that page file alone, without app.py, and keep doing so: a sidebar listing t
 is in use and to run again through app.py; the page stays the same, as app.py gives each page its
 file's name as url_path.
 
+Streamlit runs that legacy first run before any of our code, and lists app.py and the files of `pages/`
+in the sidebar while it runs: `.streamlit/config.toml` sets `client.showSidebarNavigation = false`, which
+hides that list, and this module turns the option on again (for the whole process) before the rerun, so
+st.navigation's own list shows from then on.
+
 It is a module of its own, imported by name as the first of the `pages` imports of app.py and of each
 page (`import ui.bootstrap`, which isort keeps ahead of `from ui import ...`), rather than hidden
 in whichever helper module the pages happen to share: a page that stopped using that helper would lose
@@ -19,4 +24,5 @@ from streamlit.runtime.pages_manager import PagesManager
 
 if PagesManager.uses_pages_directory:
     PagesManager.uses_pages_directory = False
+    st.set_option("client.showSidebarNavigation", True)
     st.rerun()

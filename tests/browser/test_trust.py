@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.app.conftest import train_and_wait
+from tests.app.conftest import history_month, train_and_wait
 from tests.browser.conftest import ARTIFACTS, RunningApp, privx_secrets_toml, running_app
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, TimeRange
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 FIRST_START_TIMEOUT = 120_000
 RUN_TIMEOUT = 30_000
-PAGES = {"Datasets": "datasets", "Dataset editor": "dataset_editor", "Training review": "training",
+PAGES = {"Datasets": "", "Dataset editor": "dataset_editor", "Training review": "training",
          "Compare runs": "compare", "Connection": "connection"}
 HOSTILE = "**bold** <img src=x onerror=alert(1)> ![t](http://127.0.0.1:9/t.png) $$x^2$$ :red[red]"
 HEADING = "# Heading line\nsecond line"
@@ -60,12 +60,15 @@ def test_a_fresh_process_lists_only_its_pages_and_no_request_leaves_the_machine(
     listed: set[str] = set()
     deadline = time.monotonic() + FIRST_START_TIMEOUT / 1000
     heading = page.get_by_role("heading", name="Datasets", exact=True)
+    links = page.locator("[data-testid=stSidebarNav] a")
     while not heading.is_visible():
         assert time.monotonic() < deadline, "the Datasets page did not appear"
-        listed |= set(page.locator("[data-testid=stSidebarNav] a").all_inner_texts())
+        listed |= set(links.all_inner_texts())
         page.wait_for_timeout(50)
-    listed |= set(page.locator("[data-testid=stSidebarNav] a").all_inner_texts())
-    assert {text.strip() for text in listed} == set(PAGES), "helper modules or file names listed as pages"
+    expect(links).to_have_count(len(PAGES))
+    listed |= set(links.all_inner_texts())
+    # A link's text is its icon's ligature name, then its label.
+    assert {text.strip().splitlines()[-1] for text in listed} == set(PAGES), "file names listed as pages"
 
     for path in PAGES.values():
         page.goto(f"{streamlit_app.url}/{path}")
@@ -87,7 +90,7 @@ def test_wrong_credentials_are_refused_with_the_servers_sentence(
     page.get_by_label("Base URL", exact=True).fill(reference_server.base_url)
     page.get_by_text("Bearer token", exact=True).click()
     settled(page)
-    page.get_by_label("Bearer token", exact=True).fill("not-a-valid-token")
+    page.locator("input[type=password][aria-label='Bearer token']").fill("not-a-valid-token")
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_text("The server answers, but refuses these credentials: Error: The bearer token is "
                             "invalid or has expired")).to_be_visible(timeout=RUN_TIMEOUT)
@@ -115,8 +118,8 @@ def privx_app(
 def hostile_datasets(api: UebaClient) -> Iterator[dict[str, str]]:
     """Two trained datasets on the session server, with the hostile comments; deleted afterwards."""
     made = {}
-    end = api.get_dataset(api.list_datasets().items[0].id).time_range_settings.end
-    span = TimeRange(start=None, end=end)
+    start, end = history_month(api)
+    span = TimeRange(start=start, end=end)
     for name, comment in (("hostile", HOSTILE), ("heading", HEADING)):
         made[name] = api.create_dataset(Dataset(time_range_settings=span, comment=comment))
         train_and_wait(api, made[name])
@@ -157,12 +160,16 @@ def test_hostile_comments_are_shown_as_text_on_every_page(
     assert_shown_as_text(page)
 
     # The datasets panel heading, the delete dialog and the duplicate toast.
-    page.goto(f"{url}/datasets")
+    page.goto(url)  # the default page's address is the app's own
     settled(page)
     table = page.get_by_test_id("stDataFrame").first
     rows = [dataset.id for dataset in api.list_datasets().items]
+    # The table lists the datasets in the API's order and scrolls: from its bottom, with the last row shown.
+    table.hover()
+    page.mouse.wheel(0, 100_000)
+    page.wait_for_timeout(500)
     box = table.bounding_box()
-    page.mouse.click(box["x"] + 15, box["y"] + 35 * (rows.index(hostile) + 1.5))
+    page.mouse.click(box["x"] + 15, box["y"] + box["height"] - 35 * (len(rows) - rows.index(hostile) - 0.5))
     expect(page.get_by_role("heading", level=3)).to_contain_text("**bold**", timeout=RUN_TIMEOUT)
     settled(page)
     page.get_by_role("button", name="Delete", exact=True).click()
@@ -182,7 +189,8 @@ def test_hostile_comments_are_shown_as_text_on_every_page(
     # Run labels in the training review and the comparison.
     page.goto(f"{url}/training?dataset={heading}")
     settled(page)
-    expect(page.get_by_role("combobox", name="Run to review")).to_have_value(re.compile(r"^# Heading line"))
+    expect(page.get_by_role("combobox", name="Run to review")).to_have_value(re.compile(r"^# Heading line"),
+                                                                            timeout=RUN_TIMEOUT)
     assert_shown_as_text(page)
     page.goto(f"{url}/compare")
     settled(page)
