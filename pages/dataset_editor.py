@@ -200,15 +200,21 @@ def save_controls(client: UebaClient, draft: Draft, dataset: Dataset | None, new
             st.rerun()
 
 
+# Set by the Train now button's callback: the button is shown once, right after Create dataset, so the run
+# its click starts no longer draws it (and would not see it clicked).
+TRAIN_NOW = "editor.train_now"
+
+
 def train_now(dataset: Dataset) -> None:
     """After Create dataset: the way on to training, where the user is."""
     st.success("Dataset created. Train it to get a model.", icon=":material/check_circle:")
-    if st.button("Train now", key=f"editor.{dataset.id}.train_now", type="primary",
-                 icon=":material/model_training:"):
-        navigation.open_dataset(dataset.id, navigation.TRAINING_PAGE)
+    st.button("Train now", key=f"editor.{dataset.id}.train_now", type="primary",
+              icon=":material/model_training:", on_click=st.session_state.__setitem__, args=(TRAIN_NOW, dataset.id))
 
 
 def page() -> None:
+    if TRAIN_NOW in st.session_state:
+        navigation.open_dataset(st.session_state.pop(TRAIN_NOW), navigation.TRAINING_PAGE)
     client = calls.get_client()
     dataset_id = navigation.dataset_id_from_query()
     dataset = None

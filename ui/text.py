@@ -3,13 +3,15 @@
 Streamlit reads markdown in titles, captions, alerts, dialogs and toasts: a comment could otherwise fake
 headings and colours, typeset LaTeX or make every viewer's browser fetch a remote image. `plain` escapes
 every ASCII punctuation character (CommonMark's backslash escapes), which also defuses Streamlit's own
-`:red[...]` and `:material/...:` directives; whitespace collapses to single spaces, so a line break or
-indent cannot start a heading, a list or a code block. Long text is cut (`SHORT_LENGTH`) with the full
+`:red[...]` and `:material/...:` directives, and breaks the bare addresses GFM would make links;
+whitespace collapses to single spaces, so a line break or indent cannot start a heading, a list or a
+code block. Long text is cut (`SHORT_LENGTH`) with the full
 text on demand (`full_text`), shown by `st.text`, which renders no markup at all.
 """
 
 from __future__ import annotations
 
+import re
 import string
 
 import streamlit as st
@@ -17,6 +19,10 @@ import streamlit as st
 SHORT_LENGTH = 80
 NO_COMMENT = "(no comment)"
 _ESCAPES = str.maketrans({character: "\\" + character for character in string.punctuation})
+# GFM turns bare addresses into links whatever the escapes ("http://...", "www.", "name@host"): a
+# zero-width space before "://", after "www" and before "@" keeps them text (and invisible).
+_AUTOLINKS = re.compile(r"(?=://)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+_ZERO_WIDTH_SPACE = "\u200b"
 
 
 def one_line(text: str, limit: int | None = None) -> str:
@@ -29,7 +35,7 @@ def one_line(text: str, limit: int | None = None) -> str:
 
 def plain(text: str, limit: int | None = None) -> str:
     """Text for a markdown context, on one line, with nothing in it read as markup."""
-    return one_line(text, limit).translate(_ESCAPES)
+    return _AUTOLINKS.sub(_ZERO_WIDTH_SPACE, one_line(text, limit)).translate(_ESCAPES)
 
 
 def dataset_name(comment: str | None, limit: int = SHORT_LENGTH) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from streamlit.testing.v1 import AppTest
 
@@ -224,3 +224,120 @@ def test_active_dataset_cannot_be_saved(
         api.stop_analyzing()
         if previous:
             api.start_analyzing(previous)
+
+
+def save_button(app: AppTest, dataset_id: str):
+    return app.button(key=f"editor.{dataset_id}.save")
+
+
+def test_with_no_change_there_is_nothing_to_save(
+    app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
+) -> None:
+    dataset = new_dataset()
+    train_and_wait(api, dataset.id)
+    open_editor(app, dataset.id)
+    button = save_button(app, dataset.id)
+    assert (button.label, button.disabled) == ("Nothing to save", True)
+    assert not app.get("dialog") and len(api.get_dataset(dataset.id).training_results) == 1
+
+
+def test_a_merge_that_keeps_the_connections_still_asks_and_says_what_is_lost(
+    app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
+) -> None:
+    """Overlapping periods merged exclude the same connections, but the stored definition changes, and
+    saving it deletes the training history: the confirmation says how many runs, and that the model is
+    not the active one."""
+    start, _ = history_month(api)
+    overlapping = [Period(start=start + timedelta(days=2), end=start + timedelta(days=5)),
+                   Period(start=start + timedelta(days=4), end=start + timedelta(days=7))]
+    dataset = new_dataset(exclude=overlapping)
+    train_and_wait(api, dataset.id)
+    train_and_wait(api, dataset.id)
+    open_editor(app, dataset.id)
+    before = connections_metric(app)
+    app.button(key=f"editor.{dataset.id}.merge").click().run()
+    assert connections_metric(app) == before, "the same connections"
+    save_button(app, dataset.id).click().run()
+    message = " ".join(markdown.value for markdown in app.markdown)
+    assert ("Saving deletes this dataset's training history: 2 training runs and their model weights. Its "
+            "model is not the active one, so inference is not affected.") in message
+    assert "Changes: Excluded periods: 2 → 1, not the same periods." in message
+    assert app.button(key=f"editor.{dataset.id}.save:confirm").label == "Save and delete 2 runs"
+    assert len(api.get_dataset(dataset.id).training_results) == 2, "nothing before the confirmation"
+
+
+def test_a_dataset_changed_since_it_was_opened_is_said_before_saving(
+    app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
+) -> None:
+    dataset = new_dataset()
+    prefix = f"editor.{dataset.id}"
+    open_editor(app, dataset.id)
+    app.text_area(key=f"{prefix}.comment").input("my name for it").run()
+    assert not save_button(app, dataset.id).disabled
+
+    # Someone else saves it meanwhile.
+    api.update_dataset(dataset.id, dataset.model_copy(update={"comment": "their name for it"}))
+    app.run()
+    [conflict] = [warning.value for warning in app.warning if "changed since you opened it" in warning.value]
+    assert conflict == ("This dataset was changed since you opened it: Comment changed. Saving now would "
+                        "overwrite that change.")
+    assert not [button for button in app.button if button.key == f"{prefix}.save"], "no save until decided"
+    assert api.get_dataset(dataset.id).comment == "their name for it"
+
+    app.button(key=f"{prefix}.keep").click().run()
+    assert not [warning for warning in app.warning if "changed since you opened it" in warning.value]
+    assert app.text_area(key=f"{prefix}.comment").value == "my name for it", "the edits are kept"
+    save_button(app, dataset.id).click().run()
+    assert not app.exception and not app.error
+    assert api.get_dataset(dataset.id).comment == "my name for it"
+
+
+def test_a_change_made_just_before_saving_is_caught_too(
+    app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
+) -> None:
+    """The page reads the dataset again when Save is clicked: a change between the page's last run and
+    the click is said, not overwritten."""
+    dataset = new_dataset()
+    prefix = f"editor.{dataset.id}"
+    open_editor(app, dataset.id)
+    app.text_area(key=f"{prefix}.comment").input("mine").run()
+    api.update_dataset(dataset.id, dataset.model_copy(update={"comment": "theirs"}))
+    save_button(app, dataset.id).click().run()
+    assert api.get_dataset(dataset.id).comment == "theirs"
+    assert any("changed since you opened it" in warning.value for warning in app.warning)
+
+
+def test_presets_and_new_datasets_take_the_whole_days_before_today(app: AppTest) -> None:
+    open_editor(app)
+    today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    assert app.datetime_input(key=f"{NEW}.start").value == today - timedelta(days=90)
+    assert app.datetime_input(key=f"{NEW}.end").value == today
+    app.button(key=f"{NEW}.preset.30").click().run()
+    assert (app.datetime_input(key=f"{NEW}.start").value, app.datetime_input(key=f"{NEW}.end").value) == (
+        today - timedelta(days=30), today)
+    assert app.button(key=f"{NEW}.preset.30").help == "The 30 whole UTC days before today; today is left out."
+    assert app.button(key=f"{NEW}.preset.all").help == (
+        "From the midnight before the first connection to the midnight after the latest one (UTC).")
+    captions = " ".join(caption.value for caption in app.caption)
+    assert '"Last N days" is the N whole days before today' in captions
+    # Nothing excluded reads so, not "-0 excluded".
+    assert app.metric[0].proto.delta == "none excluded"
+
+
+def test_after_create_the_page_offers_train_now(app: AppTest, api: UebaClient) -> None:
+    open_editor(app)
+    start, end = history_month(api)
+    app.datetime_input(key=f"{NEW}.start").set_value(naive(start))
+    app.datetime_input(key=f"{NEW}.end").set_value(naive(end)).run()
+    app.text_area(key=f"{NEW}.comment").input(unique_comment("train now")).run()
+    app.button(key=f"{NEW}.save").click().run()
+    dataset_id = app.query_params["dataset"]
+    try:
+        train_now = app.button(key=f"editor.{dataset_id}.train_now")
+        assert train_now.label == "Train now"
+        train_now.click().run()
+        assert not app.exception
+        assert app.title[0].value == "Training review"
+        assert app.query_params["dataset"] == dataset_id
+    finally:
+        api.delete_dataset(dataset_id)

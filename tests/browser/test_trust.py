@@ -136,11 +136,12 @@ def assert_shown_as_text(page: Page) -> None:
         img: [...document.querySelectorAll('img')].filter(e => !e.src.startsWith(location.origin)
                                                               && !e.src.startsWith('data:')).length,
         katex: document.querySelectorAll('.katex, math').length,
+        link: [...document.querySelectorAll('a')].filter(e => e.href.includes('127.0.0.1:9/')).length,
         red: [...document.querySelectorAll('span')].filter(e => e.innerText.trim() === 'red').length,
         heading: [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
             .filter(e => e.innerText.trim().startsWith('Heading line')).length,
     })""")
-    assert found == {"strong": 0, "img": 0, "katex": 0, "red": 0, "heading": 0}
+    assert found == {"strong": 0, "img": 0, "katex": 0, "link": 0, "red": 0, "heading": 0}
 
 
 def test_hostile_comments_are_shown_as_text_on_every_page(
@@ -153,7 +154,9 @@ def test_hostile_comments_are_shown_as_text_on_every_page(
     for dataset_id, title in titles.items():
         page.goto(f"{url}/dataset_editor?dataset={dataset_id}")
         settled(page)
-        expect(page.get_by_role("heading", level=1)).to_have_text(title)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        # Zero-width spaces keep addresses from becoming links (ui/text.py): invisible, so not compared.
+        assert page.get_by_role("heading", level=1).inner_text().replace("\u200b", "") == title
         assert_shown_as_text(page)
     page.get_by_text("Full comment").click()
     expect(page.get_by_test_id("stText")).to_have_text(HEADING)
