@@ -209,7 +209,8 @@ def train_now(dataset: Dataset) -> None:
     """After Create dataset: the way on to training, where the user is."""
     st.success("Dataset created. Train it to get a model.", icon=":material/check_circle:")
     st.button("Train now", key=f"editor.{dataset.id}.train_now", type="primary",
-              icon=":material/model_training:", on_click=st.session_state.__setitem__, args=(TRAIN_NOW, dataset.id))
+              icon=":material/model_training:", on_click=st.session_state.__setitem__,
+              args=(TRAIN_NOW, dataset.id))
 
 
 def page() -> None:
