@@ -27,7 +27,9 @@ st.title("Compare runs")
 feedback.show_notices()
 client = calls.get_client()
 with calls.api_call("load the training runs") as loaded:
-    datasets = client.list_datasets(bin_count=widgets.asked_bin_count(BINS_KEY)).items
+    bins = widgets.asked_bin_count(BINS_KEY)  # read here: the call runs in another thread
+    datasets = calls.wait_for("load the training runs", lambda: client.list_datasets(bin_count=bins).items,
+                              client)
 if not loaded.ok:
     st.stop()
 runs = frames.training_runs(datasets)

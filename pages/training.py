@@ -131,6 +131,7 @@ def train_controls(client: UebaClient, dataset: Dataset) -> None:
             message=(
                 f"PrivX trains a new model on the connections from {review.utc_minutes(time_range.start)} "
                 f"to {review.utc_minutes(time_range.end)}, minus the excluded periods. {outcome}"
+                + widgets.too_small_warning(calls.known_count(client, time_range))
             ),
             confirm_label="Start training",
             on_confirm=lambda: start_training(client, dataset, activate),
@@ -320,7 +321,9 @@ feedback.show_notices()
 client = calls.get_client()
 dataset_id = pick_dataset(client)
 with calls.api_call("load the dataset") as loaded:
-    dataset = client.get_dataset(dataset_id, logs=True, bin_count=widgets.asked_bin_count(BINS_KEY))
+    bins = widgets.asked_bin_count(BINS_KEY)  # read here: the call runs in another thread
+    dataset = calls.wait_for("load the dataset",
+                             lambda: client.get_dataset(dataset_id, logs=True, bin_count=bins), client)
 if not loaded.ok:
     st.stop()
 runs = frames.training_runs(dataset)

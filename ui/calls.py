@@ -135,6 +135,8 @@ class StoppedWaiting(UebaError):
 def wait_for(what: str, call: Callable[[], T], client: UebaClient) -> T:
     """`call()`, run while the page says what it waits for, with a button to stop waiting.
 
+    `call` runs in a worker thread: it must make API calls only (read session state before, not in it).
+
     A quick answer draws nothing. A slow one shows a spinner naming the server and a "Stop waiting"
     button: the call runs in a worker thread while this script thread wakes every `WAIT_TICK_SECONDS` to
     redraw the elapsed time, which is where Streamlit lets a click interrupt the run. The click's rerun
@@ -260,6 +262,14 @@ def connections_per_day(client: UebaClient, start: datetime, end: datetime) -> p
     today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
     counter = TimelineCounter(client, _past_day_counts(server.settings_key()), today)
     return coverage.connections_per_day(counter, start, end)
+
+
+def known_count(client: UebaClient, time_range: TimeRange) -> int | None:
+    """`count_connections` where the server answers, None where it does not (a hint, not worth an error)."""
+    try:
+        return count_connections(client, time_range)
+    except UebaError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 import streamlit as st
 
-from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MAX_HISTOGRAM_BINS
+from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MAX_HISTOGRAM_BINS, MIN_TRAINING_CONNECTIONS
 from ueba_api.models import Dataset, Period, TrainingResult, enum_text
 from ueba_api.periods import periods_to_frame
 from ueba_api.quality import QualityHint, Severity
@@ -57,6 +57,15 @@ def confirm_button(
 
 def close_confirmation() -> None:
     st.session_state.pop(_PENDING_CONFIRMATION, None)
+
+
+def too_small_warning(connections: int | None) -> str:
+    """A sentence for the Train dialog when the dataset is known to hold fewer connections than a training
+    needs (the engine refuses it); empty otherwise."""
+    if connections is None or connections >= MIN_TRAINING_CONNECTIONS:
+        return ""
+    return (f"\n\n**It holds only {connections:,} connections**, and a training needs at least "
+            f"{MIN_TRAINING_CONNECTIONS:,}: PrivX will refuse it. Widen the range or exclude less first.")
 
 
 def counted(count: int, noun: str) -> str:
