@@ -52,9 +52,7 @@ def requests(page: Page) -> list[str]:
     return seen
 
 
-def test_a_fresh_process_lists_only_its_pages_and_no_request_leaves_the_machine(
-    streamlit_app: RunningApp, page: Page, requests: list[str]
-) -> None:
+def test_a_fresh_process_lists_only_its_pages(streamlit_app: RunningApp, page: Page) -> None:
     page.goto(streamlit_app.url)
     # Every link the sidebar shows while the first run starts the embedded server and draws the page.
     listed: set[str] = set()
@@ -70,6 +68,10 @@ def test_a_fresh_process_lists_only_its_pages_and_no_request_leaves_the_machine(
     # A link's text is its icon's ligature name, then its label.
     assert {text.strip().splitlines()[-1] for text in listed} == set(PAGES), "file names listed as pages"
 
+
+def test_no_request_leaves_the_machine(streamlit_app: RunningApp, page: Page, requests: list[str]) -> None:
+    """Every page, with its icons (the page icon is a local file; the others come from Streamlit's own
+    bundled font): no request to another host or port than the app's."""
     for path in PAGES.values():
         page.goto(f"{streamlit_app.url}/{path}")
         settled(page)
