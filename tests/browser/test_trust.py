@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.app.conftest import history_month, train_and_wait
+from tests.app.test_interactive_timeouts import ClosingServer
 from tests.browser.conftest import ARTIFACTS, RunningApp, privx_secrets_toml, running_app
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, TimeRange
@@ -202,3 +203,31 @@ def test_hostile_comments_are_shown_as_text_on_every_page(
     assert_shown_as_text(page)
     page.wait_for_timeout(1000)
     assert foreign(requests, url) == []
+
+
+@pytest.fixture(scope="module")
+def hung_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The app configured for a server that accepts connections and never answers."""
+    hung = ClosingServer(hang=True)
+    try:
+        secrets = f'[privx]\nbase_url = "{hung.url}"\ntoken = "not-a-real-token"\n'
+        with running_app(tmp_path_factory.mktemp("hung-app"), secrets) as app:
+            yield app
+    finally:
+        hung.close()
+
+
+def test_waiting_for_a_hung_server_says_for_what_and_can_be_stopped(hung_app: RunningApp, page: Page) -> None:
+    page.goto(hung_app.url)
+    # The badge's /status waits its read timeout first; then the page's own read shows what it waits for.
+    waiting = page.get_by_text(re.compile(r"Waiting for http://127\.0\.0\.1:\d+ to load the datasets… \d+ s"))
+    expect(waiting).to_be_visible(timeout=FIRST_START_TIMEOUT)
+    page.get_by_role("button", name="Stop waiting").click()
+    stopped = re.compile(r"Stopped waiting for http://127\.0\.0\.1:\d+ to load the datasets\.")
+    expect(page.get_by_text(stopped)).to_be_visible(timeout=3_000)
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    # The page stays usable: another page opens at once (the badge remembers its failure for a while).
+    started = time.monotonic()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Connection").click()
+    expect(page.get_by_role("heading", name="Connect to PrivX")).to_be_visible(timeout=5_000)
+    assert time.monotonic() - started < 5
