@@ -137,8 +137,9 @@ def train_controls(client: UebaClient, dataset: Dataset) -> None:
             on_confirm=lambda: start_training(client, dataset, activate),
             type="primary",
             icon=":material/model_training:",
-            disabled=running,
-            help="A training is running; it can be started again once it ends." if running else None,
+            disabled=running or not calls.can_manage(client),
+            help=("A training is running; it can be started again once it ends." if running
+                  else None if calls.can_manage(client) else calls.VIEW_ONLY_HELP),
         )
 
 

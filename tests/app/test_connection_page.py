@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets, texts
+from ueba_api.models import Dataset
 from ueba_server.launch import RunningServer, start_server
 from ui import server
 
@@ -158,8 +159,9 @@ def test_a_wrong_token_is_refused_with_the_servers_sentence(
 
 
 def test_a_view_only_client_is_said_so_and_cannot_write(
-    app: AppTest, reference_server: RunningServer
+    app: AppTest, reference_server: RunningServer, new_dataset: Callable[..., Dataset]
 ) -> None:
+    dataset = new_dataset()
     connection_page(app)
     type_settings(app, reference_server, client_id=reference_server.view_client_id,
                   client_secret=reference_server.view_client_secret)
@@ -175,6 +177,10 @@ def test_a_view_only_client_is_said_so_and_cannot_write(
     assert app.button(key="datasets.new").disabled
     app.switch_page("pages/dataset_editor.py").run()
     assert app.button(key="editor.new.save").disabled
+    app.query_params["dataset"] = dataset.id
+    app.switch_page("pages/training.py").run()
+    [train] = [button for button in app.button if (button.key or "").startswith("training.train.")]
+    assert train.disabled and train.help == "These credentials may only view (no ueba-manage permission)."
 
 
 @pytest.fixture(scope="module")
