@@ -11,6 +11,8 @@ from ueba_api.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    PreconditionFailedError,
+    RateLimitError,
     ServerError,
     UebaError,
 )
@@ -58,6 +60,8 @@ __all__ = [
     "NotFoundError",
     "Period",
     "PermissionDeniedError",
+    "PreconditionFailedError",
+    "RateLimitError",
     "ServerError",
     "ServiceState",
     "ServiceStatus",
