@@ -11,12 +11,14 @@ subclass (`ueba_api.errors`).
 from __future__ import annotations
 
 import copy
+import email.utils
 import logging
 import os
 import random
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Annotated, Any, Self, TypeVar
 from urllib.parse import quote
@@ -55,6 +57,7 @@ from ueba_api.models import (
     ServiceStatus,
     TimeRange,
     UebaConfiguration,
+    as_utc,
 )
 from ueba_api.settings import (
     DEFAULT_OAUTH_CLIENT_ID,
@@ -86,6 +89,9 @@ RETRYABLE_TRANSPORT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.
 MAYBE_FORWARDED_STATUSES = frozenset({502, 504})
 # Ends the sentence of a failed call that may have acted although it failed (a create, a train).
 MAYBE_ACTED = "the server may have received it, so check before trying again"
+EARLIER_ATTEMPT_MAY_HAVE_APPLIED = (
+    "an earlier attempt of this call, whose answer was lost, may have been applied: read the dataset again"
+)
 TRAINING_MAY_HAVE_STARTED = (
     "the server may have received it, so the training may have started: check the dataset's training "
     "status before trying again"
@@ -99,6 +105,8 @@ TIMEOUT_WHEN = {
 }
 
 NonEmptyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# An `If-Match` value, one entity tag or a list (RFC 9110 8.8.3): visible ASCII and spaces, as any header.
+EntityTags = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"^[\x20-\x7e]+$")]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -290,13 +298,32 @@ class UebaClient:
         body = Dataset.model_validate(dataset).to_request()
         return self._parse(self._request("POST", "/datasets", json=body), _NewId, note=MAYBE_ACTED).id
 
-    def update_dataset(self, dataset_id: str, dataset: Dataset) -> None:
-        """Replaces the dataset's definition; the server empties its training history."""
-        body = Dataset.model_validate(dataset).to_request()
-        self._request("PUT", _dataset_path(dataset_id), json=body)
+    def update_dataset(
+        self,
+        dataset_id: str,
+        dataset: Dataset,
+        *,
+        if_unmodified_since: datetime | None = None,
+        if_match: str | None = None,
+    ) -> None:
+        """Replaces the dataset's definition; the server empties its training history.
 
-    def delete_dataset(self, dataset_id: str) -> None:
-        self._request("DELETE", _dataset_path(dataset_id))
+        A conditional write (a documented extension the reference server honours, others may ignore):
+        give the `updated` of the definition you read as `if_unmodified_since`, or its ETag (the quoted
+        `updated` text, as a GET's `ETag` header gives it) as `if_match`, and a server that has a newer
+        definition refuses with `PreconditionFailedError` (412) instead of overwriting it.
+        """
+        body = Dataset.model_validate(dataset).to_request()
+        headers = _preconditions(if_unmodified_since, if_match)
+        self._request("PUT", _dataset_path(dataset_id), json=body, headers=headers)
+
+    def delete_dataset(
+        self, dataset_id: str, *, if_unmodified_since: datetime | None = None, if_match: str | None = None
+    ) -> None:
+        """Deletes the dataset; conditionally when given `if_unmodified_since` or `if_match` (see
+        `update_dataset`). A retry that finds it gone after an attempt whose answer was lost succeeds."""
+        headers = _preconditions(if_unmodified_since, if_match)
+        self._request("DELETE", _dataset_path(dataset_id), headers=headers)
 
     def train_dataset(self, dataset_id: str, set_active_after_training: bool = False) -> int:
         """Starts a training and returns how many connections it uses."""
@@ -430,8 +457,11 @@ class UebaClient:
                 logger.debug("%s %s -> %s in %.0f ms", method, url, response.status_code, elapsed_ms)
                 if response.is_success or _already_deleted(response, may_have_arrived):
                     return response
-                # A gateway's 502 or 504 may come after the server behind it acted.
+                # A gateway's 502 or 504 may come after the server behind it acted; a conditional write
+                # refused on a retry may have been refused because its own earlier attempt was applied.
                 acted = note if response.status_code in MAYBE_FORWARDED_STATUSES else ""
+                if response.status_code == 412 and may_have_arrived:
+                    acted = EARLIER_ATTEMPT_MAY_HAVE_APPLIED
                 failure = ApiStatusError.from_response(response, note=acted)
                 cause = None
                 if not (retries_left and _should_retry(response, request=request, retry_safe=retry_safe)):
@@ -589,6 +619,26 @@ def _already_deleted(response: httpx.Response, may_have_arrived: bool) -> bool:
                     display_url(response.request.url))
         return True
     return False
+
+
+class _Preconditions(BaseModel):
+    model_config = ConfigDict(title="UebaClient arguments")
+
+    if_unmodified_since: datetime | None = None
+    if_match: EntityTags | None = None
+
+
+def _preconditions(if_unmodified_since: datetime | None, if_match: str | None) -> dict[str, str] | None:
+    """The `If-Unmodified-Since` (an HTTP-date, as RFC 9110 13.1.4 requires: whole seconds, GMT) and
+    `If-Match` headers of a conditional write; None when neither is given."""
+    given = _Preconditions(if_unmodified_since=if_unmodified_since, if_match=if_match)
+    headers = {}
+    if given.if_unmodified_since is not None:
+        headers["If-Unmodified-Since"] = email.utils.format_datetime(as_utc(given.if_unmodified_since),
+                                                                     usegmt=True)
+    if given.if_match is not None:
+        headers["If-Match"] = given.if_match
+    return headers or None
 
 
 def _dataset_id_segment(dataset_id: str) -> str:
