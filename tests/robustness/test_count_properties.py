@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.server.test_counts import brute_force
 from ueba_api import Period, TimeRange, UebaClient
 from ueba_server.launch import RunningServer
 
@@ -33,22 +34,6 @@ def start_times(reference_server: RunningServer) -> np.ndarray:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
         rows = connection.execute("SELECT start_us FROM connections").fetchall()
     return np.sort(np.array([row[0] for row in rows], dtype=np.int64))
-
-
-def microseconds(moment: datetime) -> int:
-    return (moment - EPOCH) // MICROSECOND
-
-
-def brute_force(times: np.ndarray, time_range: TimeRange) -> int:
-    """Connections in [start, end) and in none of the [start, end) exclusions, one by one."""
-    inside = np.ones(len(times), dtype=bool)
-    if time_range.start is not None:
-        inside &= times >= microseconds(time_range.start)
-    if time_range.end is not None:
-        inside &= times < microseconds(time_range.end)
-    for period in time_range.exclude:
-        inside &= (times < microseconds(period.start)) | (times >= microseconds(period.end))
-    return int(inside.sum())
 
 
 def moments(times: np.ndarray) -> st.SearchStrategy[datetime]:
