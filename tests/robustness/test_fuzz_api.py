@@ -31,7 +31,7 @@ from ueba_api.models import ErrorCode
 from ueba_server.launch import RunningServer, start_server
 
 FAST_EXAMPLES = 20  # per operation and generation mode: 17 operations give some 550 cases
-SLOW_EXAMPLES = int(os.environ.get("UEBA_FUZZ_EXAMPLES", "150"))
+SLOW_EXAMPLES = int(os.environ.get("UEBA_FUZZ_EXAMPLES", "100"))
 ERROR_BODY_KEYS = {"error_code", "error_message", "property", "details"}
 CONTRACT_CODES = {code.value for code in ErrorCode}
 
