@@ -9,7 +9,8 @@ Where the settings come from; first match wins:
    (default `$XDG_DATA_HOME/ueba-notebook/server`); `UEBA_NOTEBOOK_CONNECTIONS`, `_EPOCHS` and `_SEED`
    size its generated history and its trainings.
 
-The app's clients wait less than a notebook's (`app_settings`): someone is waiting on every call.
+The app's clients wait less than a notebook's (`app_options`, applied with `UebaClient.with_options` to
+the one cached client per settings): someone is waiting on every call.
 
 Public surface: `current_target`, `use_settings`, `use_embedded_server`, `client`, `cached_client`,
 `settings_key`,
@@ -182,8 +183,8 @@ def forget_failure() -> None:
 # The client
 
 
-def interactive(settings: ClientSettings) -> ClientSettings:
-    """The settings as the app uses them: where they leave `connect_timeout` or `max_retries` unset,
+def interactive_options(settings: ClientSettings) -> dict[str, Any]:
+    """What the app changes in `settings`: where they leave `connect_timeout` or `max_retries` unset,
     `INTERACTIVE_CONNECT_TIMEOUT` (or the settings' own connect limit, if shorter) and
     `INTERACTIVE_MAX_RETRIES`."""
     given = settings.model_fields_set
@@ -193,15 +194,21 @@ def interactive(settings: ClientSettings) -> ClientSettings:
         update["connect_timeout"] = min(INTERACTIVE_CONNECT_TIMEOUT, own or INTERACTIVE_CONNECT_TIMEOUT)
     if "max_retries" not in given:
         update["max_retries"] = INTERACTIVE_MAX_RETRIES
-    return settings.model_copy(update=update)
+    return update
+
+
+def app_options(settings: ClientSettings) -> dict[str, Any]:
+    """`interactive_options`, and a read timeout of `INTERACTIVE_READ_TIMEOUT` where the settings set no
+    `timeout`: what `UebaClient.with_options` gets for the app's calls."""
+    options = interactive_options(settings)
+    if "timeout" not in settings.model_fields_set:
+        options["timeout"] = INTERACTIVE_READ_TIMEOUT
+    return options
 
 
 def app_settings(settings: ClientSettings) -> ClientSettings:
-    """`interactive`, and a read timeout of `INTERACTIVE_READ_TIMEOUT` where the settings set no `timeout`."""
-    settings = interactive(settings)
-    if "timeout" in settings.model_fields_set:
-        return settings
-    return settings.model_copy(update={"timeout": INTERACTIVE_READ_TIMEOUT})
+    """The settings as the app uses them (`app_options`), for a client of its own."""
+    return settings.model_copy(update=app_options(settings))
 
 
 def _fingerprint(settings: ClientSettings) -> str:
@@ -217,7 +224,7 @@ def _client_for(settings_fingerprint: str, _settings: ClientSettings) -> UebaCli
 
 def _active_settings() -> ClientSettings:
     target = current_target()
-    return app_settings(target.settings if target.settings is not None else _embedded_settings())
+    return target.settings if target.settings is not None else _embedded_settings()
 
 
 def settings_key() -> str:
@@ -231,9 +238,10 @@ def client() -> UebaClient:
 
 
 def cached_client(settings: ClientSettings) -> UebaClient:
-    """The process's client for these settings (taken as they are), made on first use; at most
+    """The process's client for these settings, made on first use, as a `with_options` copy with the app's
+    shorter limits (`app_options`): it shares the cached client's connection pool and login. At most
     `MAX_CLIENTS` are kept, the least recently used closed."""
-    return _client_for(_fingerprint(settings), settings)
+    return _client_for(_fingerprint(settings), settings).with_options(**app_options(settings))
 
 
 def temporary_client(settings: ClientSettings) -> UebaClient:
@@ -301,8 +309,7 @@ def _running_embedded_server(data_dir: str, size_json: str) -> RunningServer:
         current = _embedded_server(data_dir, size_json)
         if current is server:  # nobody replaced it meanwhile
             exit_code = server.process.returncode
-            settings = app_settings(_server_settings(server))
-            _client_for.clear(_fingerprint(settings), None)
+            _client_for.clear(_fingerprint(_server_settings(server)), None)
             _embedded_server.clear(data_dir, size_json)
             current = _embedded_server(data_dir, size_json)
             notify(f"The embedded server had stopped (exit code {exit_code}); it was started again, with the "

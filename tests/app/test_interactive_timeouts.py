@@ -163,15 +163,17 @@ def test_settings_that_name_retries_or_a_connect_timeout_keep_them(closing_serve
     assert not app.exception
     assert closing_server.accepted == 2 * 3, "the badge's /status and the datasets, three attempts each"
 
-    given = ClientSettings(base_url=closing_server.url, token="t", connect_timeout=12.5, max_retries=0)
-    assert (server.interactive(given).connect_timeout,
-            server.interactive(given).max_retries) == (12.5, 0)
-    # A whole-request timeout shorter than 5 s caps the connect timeout too, as in the library.
-    short = server.interactive(ClientSettings(base_url=closing_server.url, token="t", timeout=2.0))
-    assert (short.connect_timeout, short.max_retries) == (2.0, 0)
-    assert server.app_settings(short).http_timeout().read == 2.0, "their own timeout is kept"
-    plain = ClientSettings(base_url=closing_server.url, token="t")
-    assert server.app_settings(plain).http_timeout().read == server.INTERACTIVE_READ_TIMEOUT
+    given = ClientSettings(base_url=closing_server.url, token="t", connect_timeout=12.5, max_retries=1)
+    assert (server.app_settings(given).connect_timeout, server.app_settings(given).max_retries) == (12.5, 1)
+    # A whole-request timeout shorter than 5 s caps the connect timeout too, as in the library, and is kept.
+    short = server.app_settings(ClientSettings(base_url=closing_server.url, token="t", timeout=2.0))
+    assert (short.connect_timeout, short.max_retries, short.http_timeout().read) == (2.0, 0, 2.0)
+    plain = server.app_settings(ClientSettings(base_url=closing_server.url, token="t"))
+    assert (plain.connect_timeout, plain.max_retries, plain.http_timeout().read) == (
+        server.INTERACTIVE_CONNECT_TIMEOUT, 0, server.INTERACTIVE_READ_TIMEOUT)
+    # The cached client calls with the same limits (a with_options copy of the one client per settings).
+    options = server.cached_client(ClientSettings(base_url=closing_server.url, token="t")).options
+    assert (options.max_retries, options.http_timeout().read) == (0, server.INTERACTIVE_READ_TIMEOUT)
 
 
 def test_testing_an_address_that_drops_packets_fails_within_seconds(
