@@ -4,6 +4,7 @@ The page lays out the widgets; what a save would do is `ueba_api.saving.save_pla
 """
 
 from datetime import datetime
+from typing import NoReturn
 
 import streamlit as st
 
@@ -11,7 +12,7 @@ import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import saving
 from ueba_api.charts import coverage_timeline
 from ueba_api.client import UebaClient
-from ueba_api.errors import NotFoundError, UebaError
+from ueba_api.errors import NotFoundError, PreconditionFailedError, UebaError
 from ueba_api.limits import MAX_COMMENT_LENGTH, MIN_TRAINING_CONNECTIONS
 from ueba_api.models import Dataset, TimeRange, as_utc
 from ueba_api.periods import (
@@ -160,14 +161,23 @@ def create(client: UebaClient, draft: Draft, new: Dataset) -> bool:
     return call.ok
 
 
+def show_conflict() -> NoReturn:
+    """Close the save confirmation and run the page again: it shows what changed, and asks what to keep."""
+    close_confirmation()
+    st.rerun()
+
+
 def update(client: UebaClient, draft: Draft, dataset: Dataset, new: Dataset, plan: saving.SavePlan) -> bool:
-    """Save, unless the dataset changed since the editor opened it (asked again just before saving)."""
+    """Save, unless the dataset changed since the editor opened it: asked again just before saving, and
+    the write is conditional on it too, for a server that honours If-Unmodified-Since (others ignore it)."""
     with calls.api_call("save the dataset") as call:
         current = client.get_dataset(dataset.id)
         if changed_elsewhere(draft, current):
-            close_confirmation()
-            st.rerun()  # the page's next run shows what changed, and asks what to keep
-        client.update_dataset(dataset.id, new)
+            show_conflict()
+        try:
+            client.update_dataset(dataset.id, new, if_unmodified_since=st.session_state[draft.opened].updated)
+        except PreconditionFailedError:
+            show_conflict()
     if call.ok:
         lost = f" Its training history ({counted(plan.runs_lost, 'run')}) was deleted."
         feedback.notify("Dataset saved." + (lost if plan.runs_lost else ""))
