@@ -41,6 +41,9 @@ ACCESS_CACHE_SECONDS = 60
 # How long the sidebar badge shows a failed status before asking again: every click reruns the page, and
 # an unreachable address would otherwise cost the connect timeout once more on each, for the badge alone.
 STATUS_FAILURE_SECONDS = 30
+# The badge's reads (status, access) are small: a server that has not answered them in this long is not
+# answering, and the page's own read (which offers to stop waiting) should not wait behind them.
+STATUS_READ_TIMEOUT = 5.0
 # A call that has not answered after this long shows what it waits for, and a button to stop waiting.
 QUIET_WAIT_SECONDS = 0.5
 WAIT_TICK_SECONDS = 0.25
@@ -200,8 +203,9 @@ def server_status(client: UebaClient) -> tuple[ServiceStatus, Access]:
     remembered = st.session_state.get(_STATUS_FAILURE)
     if remembered and remembered.settings_fingerprint == key and time.monotonic() < remembered.until:
         raise remembered.error
+    quick = client.with_options(timeout=STATUS_READ_TIMEOUT)
     try:
-        return _cached_status(key, client), _cached_access(key, client)
+        return _cached_status(key, quick), _cached_access(key, quick)
     except UebaError as error:
         st.session_state[_STATUS_FAILURE] = _RememberedFailure(key, time.monotonic() + STATUS_FAILURE_SECONDS,
                                                                error)
