@@ -37,7 +37,7 @@ _STOPPED = "calls.stopped_waiting"
 
 COUNT_CACHE_SECONDS = 300
 STATUS_CACHE_SECONDS = 15
-ACCESS_CACHE_SECONDS = 60
+ACCESS_CACHE_SECONDS = 300
 # How long the sidebar badge shows a failed status before asking again: every click reruns the page, and
 # an unreachable address would otherwise cost the connect timeout once more on each, for the badge alone.
 STATUS_FAILURE_SECONDS = 30
