@@ -32,8 +32,10 @@ def profile(data_dir: Path, connections: int, epochs: int, top: int) -> None:
     dataset_id = datasets.create(DatasetRequest.model_validate({"time_range_settings": {}}), "bench")
     count = min(connections, MAX_TRAINING_CONNECTIONS)
     result_id = datasets.start_training(dataset_id, FEATURE_CONFIG_NAME, count, set_active=False)
-    job = TrainingJob(config.database_path, config.models_dir, result_id, dataset_id, epochs, config.seed + result_id,
-                      os.getppid(), MAX_TRAINING_CONNECTIONS, connections)  # fmt: skip
+    job = TrainingJob(config.database_path, config.models_dir, result_id, dataset_id, epochs,
+                      seed=config.seed + result_id, server_pid=os.getppid(),
+                      connection_limit=MAX_TRAINING_CONNECTIONS,
+                      available_connections=connections)  # fmt: skip
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.runcall(run_training, job)

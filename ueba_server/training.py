@@ -118,8 +118,9 @@ class _Run:
         connections = ConnectionStore(self.database).load(window, limit=job.connection_limit, seed=job.seed)
         connections = connections.drop(columns="is_anomaly")
         training, validation = split(connections, job.seed)
-        features = feature_pipeline().fit(training)
-        x_training, x_validation = features.transform(training), features.transform(validation)
+        features = feature_pipeline()
+        # fit_transform describes and encodes the training split once (fit, then transform, did it twice).
+        x_training, x_validation = features.fit_transform(training), features.transform(validation)
         self.log(
             f"connections: {len(connections)} (of {job.available_connections} in the dataset);"
             f" training: {len(training)}; validation: {len(validation)};"
