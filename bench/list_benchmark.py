@@ -4,10 +4,10 @@
 
 Builds one store with `--datasets` datasets, each with a SUCCESS run of 15 epochs and `--losses`
 validation losses (written by `bench.history`, through `DatasetStore` as a worker writes them), then
-serves it with two `python -m ueba_server` at once: one with `--histogram-cache 0` (every listing re-bins every
-run's losses, as before the cache), one with the default cache; they take the listings in turns. Prints
-the first listing's time (the cache is empty then), the median of the following ones, over HTTP with a
-bearer token, and the speed-up against the slower.
+serves it with two `python -m ueba_server` at once: one with `--histogram-cache 0` (every listing re-
+bins every run's losses, as before the cache), one with the default cache; they take the listings in
+turns. Prints the first listing's time (the cache is empty then), the median of the following ones, over
+HTTP with a bearer token, and the speed-up against the slower.
 
 In `python -m bench` (`list`) its line is the cache's speed-up over HTTP: at least 1.5x, what
 bench/RESULTS.md reported when the cache came (1.5 to 1.8).
