@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import platform
+import sqlite3
 import sys
 import time
 import traceback
+from importlib.metadata import version
+from pathlib import Path
 
 from bench.harness import Verdict
 
@@ -30,6 +35,30 @@ BENCHMARKS = {
 }
 
 
+PACKAGES = [
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "pydantic",
+    "streamlit",
+]
+
+
+def machine() -> str:
+    """Where the figures come from: cores, CPU model, memory, load, Python, SQLite and package versions."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    packages = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
+    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, load average {load}; Python"
+            f" {platform.python_version()}, SQLite {sqlite3.sqlite_version}; {packages}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -38,6 +67,7 @@ def main() -> int:
     options = parser.parse_args()
     crashed = False
     started = time.perf_counter()
+    print(f"machine: {machine()}", flush=True)
     for name in options.only or BENCHMARKS:
         print(f"[{name}]", flush=True)
         benchmark_started = time.perf_counter()
@@ -50,7 +80,10 @@ def main() -> int:
             line = f"{name}: crashed ({type(error).__name__}: {error})"
         print(f"    ({time.perf_counter() - benchmark_started:.0f} s)", flush=True)
         print(line, flush=True)
-    print(f"all benchmarks: {time.perf_counter() - started:.0f} s", flush=True)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"all benchmarks: {time.perf_counter() - started:.0f} s; load average at the end {load}", flush=True
+    )
     return 1 if crashed else 0
 
 
