@@ -90,24 +90,29 @@ def _warnings_check(hints: list[QualityHint], allowed: int | None) -> GateCheck:
     return GateCheck("warnings", passed, message, count, allowed)
 
 
-def _ratio_check(name: str, what: str, value: float | None, baseline: float | None,
-                 limit: float) -> GateCheck:
+def _ratio_check(
+    name: str, what: str, value: float | None, baseline: float | None, limit: float
+) -> GateCheck:
     if value is None or baseline is None or not math.isfinite(value) or not math.isfinite(baseline):
         missing = "the run" if value is None or not math.isfinite(value) else "the baseline"
         return GateCheck(name, False, f"No {what} to compare: {missing} has none.", None, limit)
     if baseline <= 0:
         passed = value <= 0
-        return GateCheck(name, passed, f"The baseline's {what} is {baseline:.5g}; the run's {value:.5g}.",
-                         None, limit)
+        return GateCheck(
+            name, passed, f"The baseline's {what} is {baseline:.5g}; the run's {value:.5g}.", None, limit
+        )
     ratio = value / baseline
     passed = ratio <= limit
-    message = (f"{what.capitalize()} {value:.5g} is {ratio:.3f}× the baseline's {baseline:.5g}"
-               f" ({'within' if passed else 'above'} the allowed {limit:g}×).")
+    message = (
+        f"{what[0].upper()}{what[1:]} {value:.5g} is {ratio:.3f}× the baseline's {baseline:.5g}"
+        f" ({'within' if passed else 'above'} the allowed {limit:g}×)."
+    )
     return GateCheck(name, passed, message, ratio, limit)
 
 
-def judge(result: TrainingResult, *, baseline: TrainingResult | None = None,
-          rules: GateRules | None = None) -> GateVerdict:
+def judge(
+    result: TrainingResult, *, baseline: TrainingResult | None = None, rules: GateRules | None = None
+) -> GateVerdict:
     """The gate's verdict on `result`, against `baseline` when given."""
     rules = rules or GateRules()
     hints = quality_hints(result)
@@ -117,11 +122,20 @@ def judge(result: TrainingResult, *, baseline: TrainingResult | None = None,
     if baseline is not None:
         checks.append(_status_check(baseline, "baseline_status", "The baseline"))
         if result.status == TrainingStatus.SUCCESS and baseline.status == TrainingStatus.SUCCESS:
-            checks.append(_ratio_check("q99_ratio", "q99", result.quantile_99, baseline.quantile_99,
-                                       rules.max_q99_ratio))
-            checks.append(_ratio_check("loss_ratio", "final validation loss",
-                                       final_loss(result.validation_dataset_loss),
-                                       final_loss(baseline.validation_dataset_loss), rules.max_loss_ratio))
+            checks.append(
+                _ratio_check(
+                    "q99_ratio", "q99", result.quantile_99, baseline.quantile_99, rules.max_q99_ratio
+                )
+            )
+            checks.append(
+                _ratio_check(
+                    "loss_ratio",
+                    "final validation loss",
+                    final_loss(result.validation_dataset_loss),
+                    final_loss(baseline.validation_dataset_loss),
+                    rules.max_loss_ratio,
+                )
+            )
     return GateVerdict(checks, hints)
 
 

@@ -95,22 +95,32 @@ def report_charts(dataset: Dataset, run: int | None = None, compare: int | None 
     """The report's charts: loss curves of the run (and the compared one), each run's validation histogram
     with its statistic rules. The same `ueba_api.charts` functions as the app, sized for an A4 page."""
     runs = review.numbered(_runs(dataset, run, compare))
-    made = [ReportChart("loss-curves", "Training and validation loss per epoch",
-                        charts.loss_curves(frames.loss_frame(runs)).properties(
-                            width=CHART_WIDTH, height=LOSS_CHART_HEIGHT))]
+    made = [
+        ReportChart(
+            "loss-curves",
+            "Training and validation loss per epoch",
+            charts.loss_curves(frames.loss_frame(runs)).properties(
+                width=CHART_WIDTH, height=LOSS_CHART_HEIGHT
+            ),
+        )
+    ]
     for shown in runs:
         if frames.histogram_frame(shown.result).empty:
             continue
         suffix = "" if len(runs) == 1 else f"-{shown.number}"
-        made.append(ReportChart(
-            f"validation-histogram{suffix}",
-            f"Validation loss per connection, run {shown.label}, with its mean, mean + 3·std, q99 and q999",
-            charts.validation_histogram(shown.result).properties(width=CHART_WIDTH)))
+        made.append(
+            ReportChart(
+                f"validation-histogram{suffix}",
+                f"Validation loss per connection, run {shown.label}, with its mean, mean + 3·std, q99, q999",
+                charts.validation_histogram(shown.result).properties(width=CHART_WIDTH),
+            )
+        )
     return made
 
 
-def write_charts(made: Iterable[ReportChart], directory: str | Path,
-                 formats: Iterable[str] = CHART_FORMATS) -> list[Path]:
+def write_charts(
+    made: Iterable[ReportChart], directory: str | Path, formats: Iterable[str] = CHART_FORMATS
+) -> list[Path]:
     """Each chart as `<name>.svg` / `<name>.png` in `directory` (made if missing), for slides."""
     import vl_convert
 
@@ -157,7 +167,8 @@ def _formatted(pattern: str, value: Any) -> str:
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(
-            lambda name: resources.files("ueba_api").joinpath(name).read_text(encoding="utf-8")),
+            lambda name: resources.files("ueba_api").joinpath(name).read_text(encoding="utf-8")
+        ),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
@@ -185,8 +196,9 @@ def _statistics(dataset: Dataset, runs: list[Run]) -> dict[str, Any]:
         keys += ["difference", "relative"]
     table = table.iloc[:, : len(keys)]
     rows = []
-    for (statistic, label), values in zip(review.COMPARED_STATISTICS.items(), table.itertuples(index=False),
-                                          strict=True):
+    for (statistic, label), values in zip(
+        review.COMPARED_STATISTICS.items(), table.itertuples(index=False), strict=True
+    ):
         count = label in review.COUNT_STATISTICS
         cells = []
         for key, value in zip(keys, values, strict=True):
@@ -228,49 +240,69 @@ def quality_report_html(
         result: TrainingResult = shown.result
         bins = frames.histogram_frame(result)
         heading = f"Run {shown.label}" if len(runs) == 1 else f"{key.upper()}: run {shown.label}"
-        sides.append({
-            "key": f"run.{shown.number}",
-            "heading": heading,
-            "run": shown,
-            "status": enum_text(result.status),
-            "epochs": max(len(result.training_dataset_loss), len(result.validation_dataset_loss)),
-            "validation_size": validation_size(result) if not bins.empty else None,
-            "bins": len(bins),
-            "hints": quality_hints(result),
-            "thresholds": threshold_table(result, extra, connections_per_day=span.connections_per_day),
-        })
+        sides.append(
+            {
+                "key": f"run.{shown.number}",
+                "heading": heading,
+                "run": shown,
+                "status": enum_text(result.status),
+                "epochs": max(len(result.training_dataset_loss), len(result.validation_dataset_loss)),
+                "validation_size": validation_size(result) if not bins.empty else None,
+                "bins": len(bins),
+                "hints": quality_hints(result),
+                "thresholds": threshold_table(result, extra, connections_per_day=span.connections_per_day),
+            }
+        )
     made = report_charts(dataset, run if run is not None else runs[0].number, compare)
     title = f"{dataset.comment_title or dataset.id} · run #{runs[0].number}"
     if compare is not None:
         title += f" compared with run #{compare}"
-    return _environment().get_template(TEMPLATE).render(
-        title=title,
-        dataset=dataset,
-        span=span,
-        max_exclusions=MAX_LISTED_EXCLUSIONS,
-        run_count=len(dataset.training_results),
-        sides=sides,
-        compare=compare is not None,
-        statistics=_statistics(dataset, labelled),
-        charts=[{"name": chart.name, "caption": chart.caption, "spec": _spec_json(chart.chart)}
-                for chart in made],
-        server=server,
-        made_at=made_at or datetime.now(UTC),
-        vega_bundle=vega_bundle(),
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            title=title,
+            dataset=dataset,
+            span=span,
+            max_exclusions=MAX_LISTED_EXCLUSIONS,
+            run_count=len(dataset.training_results),
+            sides=sides,
+            compare=compare is not None,
+            statistics=_statistics(dataset, labelled),
+            charts=[
+                {"name": chart.name, "caption": chart.caption, "spec": _spec_json(chart.chart)}
+                for chart in made
+            ],
+            server=server,
+            made_at=made_at or datetime.now(UTC),
+            vega_bundle=vega_bundle(),
+        )
     )
 
 
-def quality_report(client: UebaClient, dataset_id: str, run: int | None = None, *,
-                   compare: int | None = None, thresholds: Iterable[float] = (),
-                   dataset: Dataset | None = None) -> str:
+def quality_report(
+    client: UebaClient,
+    dataset_id: str,
+    run: int | None = None,
+    *,
+    compare: int | None = None,
+    thresholds: Iterable[float] = (),
+    dataset: Dataset | None = None,
+) -> str:
     """`quality_report_html` with what it needs fetched through `client`: the dataset (unless given), its
     connection count and the server's version."""
     if dataset is None:
         dataset = client.get_dataset(dataset_id)
     connections = client.count_connections(dataset.time_range_settings)
     status = client.get_status()
-    return quality_report_html(dataset, run, compare=compare, thresholds=thresholds,
-                               server=ServerInfo(client.base_url, status.version), connections=connections)
+    return quality_report_html(
+        dataset,
+        run,
+        compare=compare,
+        thresholds=thresholds,
+        server=ServerInfo(client.base_url, status.version),
+        connections=connections,
+    )
 
 
 def report_values(text: str) -> Mapping[str, Any]:

@@ -65,8 +65,11 @@ def dataset_span(time_range: TimeRange, connections: int | None) -> DatasetSpan:
     if start is None or end is None:
         return DatasetSpan(start, end, exclusions, None, None, connections)
     usable = [period for period in time_range.exclude if period.start < period.end]
-    clipped = [Period(start=max(period.start, start), end=min(period.end, end))
-               for period in merge_overlapping(usable) if period.end > start and period.start < end]
+    clipped = [
+        Period(start=max(period.start, start), end=min(period.end, end))
+        for period in merge_overlapping(usable)
+        if period.end > start and period.start < end
+    ]
     excluded = sum(((period.end - period.start) / DAY for period in clipped), 0.0)
     return DatasetSpan(start, end, exclusions, (end - start) / DAY, excluded, connections)
 
@@ -97,8 +100,9 @@ def validation_size(result: TrainingResult) -> float:
     return float(sum(histogram.hist)) if histogram is not None else 0.0
 
 
-def threshold_table(result: TrainingResult, thresholds: Iterable[float] = (), *,
-                    connections_per_day: float | None = None) -> list[ThresholdRow]:
+def threshold_table(
+    result: TrainingResult, thresholds: Iterable[float] = (), *, connections_per_day: float | None = None
+) -> list[ThresholdRow]:
     """One row per threshold: the run's q99, q999 and mean + 3·std, then each loss in `thresholds`.
 
     Empty when the run has no histogram to read shares from.
