@@ -7,7 +7,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from pydantic import ValidationError
 
@@ -229,14 +228,18 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=argv, prog_name="ueba", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         code = done.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         output.note("Aborted.")
         code = ExitCode.USAGE
-    except click.ClickException as error:
-        error.show()
-        code = error.exit_code
+    except typer.TyperException as error:  # a usage error, as Typer's own Click raises it
+        show = getattr(error, "show", None)
+        if show is not None:
+            show()
+        else:
+            output.note(one_line(f"Error: {error}"))
+        code = getattr(error, "exit_code", ExitCode.USAGE)
     except Problem as problem:
         output.note(one_line(f"Error: {problem}"))
         code = problem.code

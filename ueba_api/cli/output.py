@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -28,6 +29,8 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def plain(value: Any) -> Any:
     """JSON-ready: datetimes as RFC 3339 `Z`, NaN and infinities as null, containers walked."""
+    if isinstance(value, pd.Timestamp):
+        return format_utc(value.to_pydatetime())
     if isinstance(value, datetime):
         return format_utc(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -37,6 +40,23 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as JSON-ready dicts, every number at full precision (pandas' `to_json` keeps only
+    10 significant digits), timestamps as RFC 3339 `Z`, missing values as null."""
+    return [
+        {name: None if _missing(value) else plain(value.item() if hasattr(value, "item") else value)
+         for name, value in row.items()}
+        for row in frame.astype(object).to_dict("records")
+    ]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def emit(json_output: bool, payload: Mapping[str, Any], human: Callable[[], None]) -> None:
@@ -65,7 +85,7 @@ def text(value: Any, pattern: str = "") -> str:
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> None:
-    shown = Table(title=title, title_justify="left")
+    shown = Table(title=Text(title) if title else None, title_justify="left")
     for column in columns:
         shown.add_column(column, overflow="fold")
     for row in rows:

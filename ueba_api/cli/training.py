@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -82,7 +81,7 @@ def train(
         lambda: output.stdout.print(review.finished_message(f"run {number}", run.result), markup=False),
     )
     if run.result.status != TrainingStatus.SUCCESS:
-        raise RunFailed(review.finished_message(f"Run {number} of {dataset_id}", run.result))
+        raise RunFailed(review.finished_message(f"run {number} of {dataset_id}", run.result))
 
 
 class HistoryFormat(StrEnum):
@@ -106,76 +105,43 @@ def history(
     dataset = fetch_dataset(client(ctx), dataset_id)
     table = review.history_table(frames.training_history(dataset))
     if json_output:
-        output.emit(
-            True, {"dataset_id": dataset_id, "runs": json.loads(review.history_json(table))}, lambda: None
-        )
+        output.emit(True, {"dataset_id": dataset_id, "runs": output.records(table)}, lambda: None)
     elif format == HistoryFormat.CSV:
         sys.stdout.write(review.history_csv(table).decode())
     elif format == HistoryFormat.JSON:
-        sys.stdout.write(review.history_json(table).decode() + "\n")
+        output.emit(True, {"dataset_id": dataset_id, "runs": output.records(table)}, lambda: None)
     else:
-        columns = [
-            "run",
-            "created (UTC)",
-            "status",
-            "num_connections",
-            "epochs",
-            "final_training_loss",
-            "final_validation_loss",
-            "quantile_99",
-            "quantile_999",
-            "error_code",
-        ]
-        formats = {
-            "num_connections": ",",
-            "final_training_loss": ".5g",
-            "final_validation_loss": ".5g",
-            "quantile_99": ".5g",
-            "quantile_999": ".5g",
-        }
-        rows = [
-            [
-                output.text(None if _missing(row[name]) else row[name], formats.get(name, ""))
-                for name in columns
-            ]
-            for row in table.to_dict("records")
-        ]
-        output.table(
-            [
-                "Run",
-                "Created (UTC)",
-                "Status",
-                "Connections",
-                "Epochs",
-                "Final train loss",
-                "Final val. loss",
-                "q99",
-                "q999",
-                "Error",
-            ],
-            rows,
-            title=f"Training history of {dataset.comment_title or dataset_id}",
-        )
+        columns = ["run", "created (UTC)", "status", "num_connections", "epochs", "final_training_loss",
+                   "final_validation_loss", "quantile_99", "quantile_999", "error_code"]
+        formats = {"num_connections": ",", "final_training_loss": ".5g", "final_validation_loss": ".5g",
+                   "quantile_99": ".5g", "quantile_999": ".5g"}
+        rows = [[output.text(row[name], formats.get(name, "")) for name in columns]
+                for row in output.records(table)]
+        output.table(["Run", "Created (UTC)", "Status", "Connections", "Epochs", "Final train loss",
+                      "Final val. loss", "q99", "q999", "Error"], rows,
+                     title=f"Training history of {dataset.comment_title or dataset_id}")
 
 
-def _missing(value: Any) -> bool:
+ACTIVE = "active"
+
+
+def _baseline_spec(baseline: str | None) -> int | str | None:
+    """`--baseline` read before anything is sent: a run number, "active", or None."""
+    if baseline is None or baseline == ACTIVE:
+        return baseline
     try:
-        return value is None or value != value  # NaN, NaT and <NA> are not equal to themselves
-    except TypeError:
-        return True  # pandas' <NA> refuses a truth value
+        return int(baseline)
+    except ValueError:
+        raise UsageProblem(f"--baseline: {baseline!r} is neither a run number nor 'active'") from None
 
 
-def _baseline(ctx: typer.Context, dataset: Dataset, baseline: str) -> Run:
-    if baseline == "active":
+def _baseline(ctx: typer.Context, dataset: Dataset, baseline: int | str) -> Run:
+    if baseline == ACTIVE:
         model = gate.active_model(client(ctx).list_datasets().items)
         if model is None:
             raise UsageProblem("--baseline active: no dataset is active with a successful run")
         return model
-    try:
-        number = int(baseline)
-    except ValueError:
-        raise UsageProblem(f"--baseline: {baseline!r} is neither a run number nor 'active'") from None
-    return _pick(dataset, number, "--baseline")
+    return _pick(dataset, int(baseline), "--baseline")
 
 
 def _pick(dataset: Dataset, number: int | None, option: str) -> Run:
@@ -218,9 +184,7 @@ def run_gate(
     """
     if any_warnings and max_warnings is not None:
         raise UsageProblem("--any-warnings: give it or --max-warnings, not both")
-    dataset = fetch_dataset(client(ctx), dataset_id)
-    judged = _pick(dataset, run, "--run")
-    compared = _baseline(ctx, dataset, baseline) if baseline is not None else None
+    wanted = _baseline_spec(baseline)
     try:
         rules = gate.GateRules(
             max_warnings=None if any_warnings else (max_warnings or 0),
@@ -229,6 +193,9 @@ def run_gate(
         )
     except ValueError as error:
         raise UsageProblem(f"--{str(error).replace('_', '-')}") from None
+    dataset = fetch_dataset(client(ctx), dataset_id)
+    judged = _pick(dataset, run, "--run")
+    compared = _baseline(ctx, dataset, wanted) if wanted is not None else None
     verdict = gate.judge(judged.result, baseline=compared.result if compared else None, rules=rules)
     payload = {
         "dataset_id": dataset_id,
