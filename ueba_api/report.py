@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -45,7 +45,9 @@ MAX_LISTED_EXCLUSIONS = 20
 CHART_FORMATS = ("svg", "png")
 PNG_SCALE = 2
 LOSS_FORMAT = ".5g"
-NUMBER_PATTERN = re.compile(r'data-key="([^"]+)"(?: data-value="([^"]*)")?')
+NUMBER_PATTERN = re.compile(
+    r'<span class="num[^"]*" data-key="([^"]+)"(?: data-value="([^"]*)")?>([^<]*)</span>'
+)
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def _statistics(dataset: Dataset, runs: list[Run]) -> dict[str, Any]:
             else:
                 pattern = ",.0f" if count else LOSS_FORMAT
             shown = None if pd.isna(value) else float(value)
-            cells.append(_Cell(shown, f"{key}.{statistic}", pattern))
+            cells.append(_Cell(shown, f"statistics.{key}.{statistic}", pattern))
         rows.append({"label": label, "cells": cells})
     return {"columns": [{"title": title} for title in table.columns], "rows": rows}
 
@@ -305,11 +307,21 @@ def quality_report(
     )
 
 
-def report_values(text: str) -> Mapping[str, Any]:
-    """Every number in a report by its key (`data-key` -> the exact `data-value`), for checks and tests;
-    a number the report shows as missing maps to None."""
-    values: dict[str, Any] = {}
+@dataclass(frozen=True)
+class ReportNumber:
+    value: Any
+    """The exact number (None where the report shows it as missing)."""
+    text: str
+    """What a reader sees."""
+
+
+def report_numbers(text: str) -> dict[str, ReportNumber]:
+    """Every number in a report by its key (`data-key`), with its exact value and shown text, so checks
+    and tests can compare a report with the API. ValueError if a key occurs twice."""
+    numbers: dict[str, ReportNumber] = {}
     for match in NUMBER_PATTERN.finditer(text):
-        raw = match.group(2)
-        values[html.unescape(match.group(1))] = None if raw is None else json.loads(html.unescape(raw))
-    return values
+        key, raw, shown = (html.unescape(part) if part is not None else None for part in match.groups())
+        if key in numbers:
+            raise ValueError(f"report: the number {key} occurs twice")
+        numbers[key] = ReportNumber(None if raw is None else json.loads(raw), shown)
+    return numbers
