@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -268,3 +269,29 @@ def test_secrets_from_stdin_and_files(cli, reference_server, tmp_path):
     assert twice.code == 2 and "stdin" in one_line_error(twice)
     no_settings = cli("status", env={"PRIVX_API_BASE_URL": None})
     assert no_settings.code == 2 and "PRIVX_API_BASE_URL" in one_line_error(no_settings)
+
+
+def running_with(data_dir) -> list[int]:
+    """The processes whose command line names `data_dir` (the embedded server names it in argv)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(data_dir) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_embedded_starts_the_reference_server_for_the_command_and_stops_it(cli, tmp_path):
+    data_dir = tmp_path / "embedded"
+    env = dict.fromkeys(("PRIVX_API_BASE_URL", "PRIVX_API_CLIENT_ID", "PRIVX_API_CLIENT_SECRET",
+                         "PRIVX_API_OAUTH_CLIENT_ID", "PRIVX_API_OAUTH_CLIENT_SECRET"))
+    status = cli("--embedded", str(data_dir), "--embedded-connections", "6000", "status", "--json", env=env)
+    assert status.code == 0, status.stderr
+    assert status.json()["base_url"].startswith("http://127.0.0.1:")
+    assert "Starting the embedded reference server" in status.stderr
+    counted = cli("--embedded", str(data_dir), "count", "--json", env=env)
+    assert counted.json()["count"] == 6000, "the second command reuses the data dir"
+    assert running_with(data_dir) == []

@@ -154,7 +154,7 @@ def create(
 ) -> None:
     """Create a dataset (it is not trained yet).
 
-    Example: ueba datasets create --start 2026-09-01Z --end 2026-12-01Z --exclude 2026-10-01/2026-10-08
+    Example: ueba datasets create --start 2026-09-01 --end 2026-12-01 --exclude 2026-10-01/2026-10-08
     --comment "Autumn, without the migration week"
     """
     dataset = _dataset(None, from_file, start, end, exclude, comment, once_trained)
