@@ -3,15 +3,19 @@ its exit codes, bad input refused before anything is sent, and no secret in any 
 
 from __future__ import annotations
 
+import os
+import shlex
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import days_ago
+from tests.cli.conftest import PROJECT_ROOT, days_ago, secrets_of, server_environment
 from ueba_api.gate import final_loss
-from ueba_api.models import Period, TimeRange
+from ueba_api.models import Dataset, Period, TimeRange
 
 
 def one_line_error(result) -> str:
@@ -286,8 +290,15 @@ def running_with(data_dir) -> list[int]:
 
 def test_embedded_starts_the_reference_server_for_the_command_and_stops_it(cli, tmp_path):
     data_dir = tmp_path / "embedded"
-    env = dict.fromkeys(("PRIVX_API_BASE_URL", "PRIVX_API_CLIENT_ID", "PRIVX_API_CLIENT_SECRET",
-                         "PRIVX_API_OAUTH_CLIENT_ID", "PRIVX_API_OAUTH_CLIENT_SECRET"))
+    env = dict.fromkeys(
+        (
+            "PRIVX_API_BASE_URL",
+            "PRIVX_API_CLIENT_ID",
+            "PRIVX_API_CLIENT_SECRET",
+            "PRIVX_API_OAUTH_CLIENT_ID",
+            "PRIVX_API_OAUTH_CLIENT_SECRET",
+        )
+    )
     status = cli("--embedded", str(data_dir), "--embedded-connections", "6000", "status", "--json", env=env)
     assert status.code == 0, status.stderr
     assert status.json()["base_url"].startswith("http://127.0.0.1:")
@@ -295,3 +306,24 @@ def test_embedded_starts_the_reference_server_for_the_command_and_stops_it(cli, 
     counted = cli("--embedded", str(data_dir), "count", "--json", env=env)
     assert counted.json()["count"] == 6000, "the second command reuses the data dir"
     assert running_with(data_dir) == []
+
+
+def test_train_wait_on_a_terminal_draws_a_progress_bar(reference_server, api, tmp_path):
+    dataset_id = api.create_dataset(
+        Dataset(time_range_settings=TimeRange(start=days_ago(60), end=days_ago(0)))
+    )
+    command = f"{shlex.quote(sys.executable)} -m ueba_api train {dataset_id} --wait --interval 0.3"
+    base = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}
+    # `script` runs the command on a pseudo-terminal, as a person at a shell would.
+    completed = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=base | server_environment(reference_server) | {"PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert completed.returncode == 0, completed.stdout
+    assert "\x1b[" in completed.stdout and "━" in completed.stdout  # drawn in place, with a bar
+    assert "epoch" in completed.stdout and "succeeded after" in completed.stdout
+    assert not any(secret in completed.stdout for secret in secrets_of(reference_server))

@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ueba_api.cli.output import stderr
 from ueba_api.cli.problems import Problem, TimedOut
@@ -47,15 +47,17 @@ def wait_for_run(
     """
     deadline = None if timeout is None else clock() + timeout
     live = stderr.is_terminal
+    # Without a total the bar pulses: the API does not say how many epochs a training takes.
     with Progress(
         SpinnerColumn(),
+        BarColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=stderr,
         transient=True,
         disable=not live,
     ) as progress:
-        task = progress.add_task(f"Run {number}: starting", total=None)
+        task = progress.add_task(f"Run {number}: waiting for the first epoch", total=None)
         shown_epochs = -1
         while True:
             runs = training_runs(client.get_dataset(dataset_id))
@@ -69,7 +71,7 @@ def wait_for_run(
             if epochs != shown_epochs and epochs:
                 line = f"Run {number}: {progress_line(run.result)}"
                 if live:
-                    progress.update(task, description=line)
+                    progress.update(task, description=line, completed=epochs)
                 else:
                     stderr.print(line, markup=False)
                 shown_epochs = epochs
