@@ -15,6 +15,7 @@ import pytest
 
 from tests.cli.conftest import PROJECT_ROOT, days_ago, secrets_of, server_environment
 from ueba_api.gate import final_loss
+from ueba_api.limits import MAX_COMMENT_LENGTH
 from ueba_api.models import Dataset, Period, TimeRange
 
 
@@ -232,6 +233,19 @@ def test_api_errors_exit_1_with_one_line(cli, trained, reference_server):
         (["gate", "some-id", "--max-q99-ratio", "0"], "--max-q99-ratio"),
         (["train", "some-id", "--bogus"], "--bogus"),
         (["anomaly-settings", "set", "--threshold", "1.5"], "--threshold"),
+        (
+            [
+                "datasets",
+                "create",
+                "--start",
+                "2026-01-01",
+                "--end",
+                "2026-03-01",
+                "--comment",
+                "x" * (MAX_COMMENT_LENGTH + 1),
+            ],
+            "--comment",
+        ),
     ],
 )
 def test_bad_input_exits_2_before_anything_is_sent(cli, args, names):

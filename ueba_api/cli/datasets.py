@@ -19,6 +19,7 @@ from ueba_api.cli.common import (
 )
 from ueba_api.cli.inputs import check_time_range, dataset_from_file, time_range_from_options
 from ueba_api.cli.problems import UsageProblem
+from ueba_api.limits import MAX_COMMENT_LENGTH, MAX_EXCLUDED_PERIODS
 from ueba_api.models import Dataset, enum_text
 
 app = typer.Typer(help="List, show, create, update and delete datasets.", no_args_is_help=True)
@@ -136,9 +137,18 @@ def _dataset(
         changes["comment"] = comment
     if once_trained is not None:
         changes["use_for_inference_once_trained"] = once_trained
-    if dataset is None:
-        return Dataset(**changes)
-    return dataset.model_copy(update=changes)
+    made = Dataset(**changes) if dataset is None else dataset.model_copy(update=changes)
+    if len(made.comment or "") > MAX_COMMENT_LENGTH:
+        raise UsageProblem(
+            f"--comment: {len(made.comment):,} characters, more than the {MAX_COMMENT_LENGTH:,} "
+            "a comment may hold"
+        )
+    if len(time_range.exclude) > MAX_EXCLUDED_PERIODS:
+        raise UsageProblem(
+            f"--exclude: {len(time_range.exclude):,} periods, more than the "
+            f"{MAX_EXCLUDED_PERIODS:,} a dataset may hold"
+        )
+    return made
 
 
 @app.command("create")
