@@ -206,46 +206,22 @@ def test_api_errors_exit_1_with_one_line(cli, trained, reference_server):
     one_line_error(unreachable)
 
 
+CREATE_JANUARY = ["datasets", "create", "--start", "2026-01-01", "--end", "2026-03-01"]
+
+
 @pytest.mark.parametrize(
     ("args", "names"),
     [
         (["datasets", "create", "--start", "yesterday", "--end", "2026-01-01"], "--start"),
         (["datasets", "create", "--start", "2026-02-01", "--end", "2026-01-01"], "--end"),
-        (
-            [
-                "datasets",
-                "create",
-                "--start",
-                "2026-01-01",
-                "--end",
-                "2026-03-01",
-                "--exclude",
-                "2026-02-10/2026-02-01",
-            ],
-            "--exclude",
-        ),
-        (
-            ["datasets", "create", "--start", "2026-01-01", "--end", "2026-03-01", "--exclude", "2026-02-10"],
-            "--exclude",
-        ),
+        ([*CREATE_JANUARY, "--exclude", "2026-02-10/2026-02-01"], "--exclude"),
+        ([*CREATE_JANUARY, "--exclude", "2026-02-10"], "--exclude"),
+        ([*CREATE_JANUARY, "--comment", "x" * (MAX_COMMENT_LENGTH + 1)], "--comment"),
         (["count", "--start", "2026-13-01"], "--start"),
         (["gate", "some-id", "--baseline", "best"], "--baseline"),
         (["gate", "some-id", "--max-q99-ratio", "0"], "--max-q99-ratio"),
         (["train", "some-id", "--bogus"], "--bogus"),
         (["anomaly-settings", "set", "--threshold", "1.5"], "--threshold"),
-        (
-            [
-                "datasets",
-                "create",
-                "--start",
-                "2026-01-01",
-                "--end",
-                "2026-03-01",
-                "--comment",
-                "x" * (MAX_COMMENT_LENGTH + 1),
-            ],
-            "--comment",
-        ),
     ],
 )
 def test_bad_input_exits_2_before_anything_is_sent(cli, args, names):
