@@ -3,6 +3,7 @@ its exit codes, bad input refused before anything is sent, and no secret in any 
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import socket
@@ -302,7 +303,7 @@ def test_train_wait_on_a_terminal_draws_a_progress_bar(reference_server, api, tm
     dataset_id = api.create_dataset(
         Dataset(time_range_settings=TimeRange(start=days_ago(60), end=days_ago(0)))
     )
-    command = f"{shlex.quote(sys.executable)} -m ueba_api train {dataset_id} --wait --interval 0.3"
+    command = f"{shlex.quote(sys.executable)} -m ueba_api train {dataset_id} --wait --activate --interval 0.3"
     base = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}
     # `script` runs the command on a pseudo-terminal, as a person at a shell would.
     completed = subprocess.run(
@@ -317,3 +318,38 @@ def test_train_wait_on_a_terminal_draws_a_progress_bar(reference_server, api, tm
     assert "\x1b[" in completed.stdout and "━" in completed.stdout  # drawn in place, with a bar
     assert "epoch" in completed.stdout and "succeeded after" in completed.stdout
     assert not any(secret in completed.stdout for secret in secrets_of(reference_server))
+    try:
+        assert api.get_dataset(dataset_id).is_active, "--activate: active once the run succeeded"
+    finally:
+        api.stop_analyzing()
+
+
+def test_create_and_update_from_a_json_file_in_the_apis_shape(cli, api, tmp_path):
+    shape = {
+        "time_range_settings": {
+            "start": days_ago(30),
+            "end": days_ago(20),
+            "exclude": [{"start": days_ago(26), "end": days_ago(25)}],
+        },
+        "comment": "From a file",
+        "use_for_inference_once_trained": True,
+    }
+    path = tmp_path / "dataset.json"
+    path.write_text(json.dumps(shape))
+    created = cli("datasets", "create", "--from-file", str(path), "--json")
+    assert created.code == 0, created.stderr
+    dataset = api.get_dataset(created.json()["id"])
+    assert dataset.to_request() == shape
+    # Options given beside the file win; stdin works as the file.
+    updated = cli(
+        "datasets", "update", dataset.id, "--from-file", "-", "--comment", "Changed", stdin=json.dumps(shape)
+    )
+    assert updated.code == 0, updated.stderr
+    assert api.get_dataset(dataset.id).comment == "Changed"
+    path.write_text(
+        json.dumps({**shape, "time_range_settings": {"start": days_ago(20), "end": days_ago(30)}})
+    )
+    reversed_range = cli("datasets", "create", "--from-file", str(path))
+    assert reversed_range.code == 2 and "--from-file" in one_line_error(reversed_range)
+    path.write_text("{not json")
+    assert cli("datasets", "create", "--from-file", str(path)).code == 2
