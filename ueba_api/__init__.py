@@ -14,6 +14,8 @@ from ueba_api.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    PreconditionFailedError,
+    RateLimitError,
     ServerError,
     UebaError,
 )
@@ -61,6 +63,8 @@ __all__ = [
     "NotFoundError",
     "Period",
     "PermissionDeniedError",
+    "PreconditionFailedError",
+    "RateLimitError",
     "ServerError",
     "ServiceState",
     "ServiceStatus",
