@@ -92,7 +92,8 @@ def trained(reference_server: RunningServer, tmp_path_factory: pytest.TempPathFa
     folder = tmp_path_factory.mktemp("cli")
     environment = server_environment(reference_server)
     secrets = secrets_of(reference_server)
-    start, end = days_ago(90), days_ago(0)
+    # Computed once: a test run spanning the turn of an hour must see the same times as the dataset.
+    start, end, exclusion = days_ago(90), days_ago(0), f"{days_ago(40)}/{days_ago(33)}"
     created = run_cli(
         [
             "datasets",
@@ -102,7 +103,7 @@ def trained(reference_server: RunningServer, tmp_path_factory: pytest.TempPathFa
             "--end",
             end,
             "--exclude",
-            f"{days_ago(40)}/{days_ago(33)}",
+            exclusion,
             "--comment",
             "CLI <b>test</b> [bold]",
             "--json",
@@ -122,4 +123,11 @@ def trained(reference_server: RunningServer, tmp_path_factory: pytest.TempPathFa
         )
         for _ in range(2)
     ]
-    yield {"id": dataset_id, "start": start, "end": end, "trainings": trainings, "folder": folder}
+    yield {
+        "id": dataset_id,
+        "start": start,
+        "end": end,
+        "exclusion": exclusion,
+        "trainings": trainings,
+        "folder": folder,
+    }

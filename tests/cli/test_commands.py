@@ -50,7 +50,7 @@ def test_train_wait_reports_the_run_as_the_api_has_it(trained, api):
 
 
 def test_count_with_the_same_period_as_the_api(cli, trained, api):
-    exclusion = f"{days_ago(40)}/{days_ago(33)}"
+    exclusion = trained["exclusion"]
     counted = cli(
         "count", "--start", trained["start"], "--end", trained["end"], "--exclude", exclusion, "--json"
     )
@@ -160,7 +160,8 @@ def test_status_anomaly_settings_and_analyze(cli, trained, api):
 
 
 def test_datasets_list_show_update_delete(cli, api):
-    created = cli("datasets", "create", "--start", days_ago(20), "--end", days_ago(10), "--json").json()["id"]
+    end = days_ago(10)
+    created = cli("datasets", "create", "--start", days_ago(20), "--end", end, "--json").json()["id"]
     listed = cli("datasets", "list", "--json").json()
     assert created in [item["id"] for item in listed["datasets"]] and listed["count"] == len(
         listed["datasets"]
@@ -170,7 +171,7 @@ def test_datasets_list_show_update_delete(cli, api):
     assert cli("datasets", "update", created, "--comment", "renamed").code == 0
     dataset = api.get_dataset(created)
     assert dataset.comment == "renamed"
-    assert dataset.time_range_settings.end.strftime("%Y-%m-%dT%H:%M:%SZ") == days_ago(10)  # kept
+    assert dataset.time_range_settings.end.strftime("%Y-%m-%dT%H:%M:%SZ") == end  # kept
     assert cli("datasets", "delete", created, "--json").json() == {"id": created, "deleted": True}
     assert created not in [item.id for item in api.list_datasets().items]
 
