@@ -87,8 +87,15 @@ class Session:
         return self._client
 
     def _start_embedded(self) -> RunningServer:
-        # Lazily: the reference server is an optional wing, needed only for --embedded.
-        from ueba_server.launch import start_server
+        # Lazily, and only here: the reference server is an optional wing (pip install .[server]), needed only
+        # for --embedded; the library itself never imports it.
+        try:
+            from ueba_server.launch import start_server
+        except ModuleNotFoundError:
+            raise UsageProblem(
+                "--embedded needs the reference server, which is not installed: "
+                "pip install 'ueba-notebook[server]'"
+            ) from None
 
         print(f"Starting the embedded reference server in {self.embedded} ...", file=sys.stderr)
         return start_server(self.embedded, connections=self.embedded_connections)
