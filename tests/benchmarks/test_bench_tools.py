@@ -72,4 +72,4 @@ def test_the_proxy_delays_each_direction_and_keeps_the_bytes_in_order(echo_port:
         again, _ = round_trip(proxy.port, b"ping")
         assert again >= 0.2
     direct, _ = round_trip(echo_port, b"ping")
-    assert direct < 0.05
+    assert direct < again - 0.1  # the delay is the proxy's, not the echo server's
