@@ -7,12 +7,18 @@ week instead (per several weeks beyond MAX_BUCKETS weeks), so a timeline never c
 MAX_BUCKETS requests; long buckets start on the range's first midnight, not on a Monday.
 
 Exclusions are not applied: the chart shades them, so the analyst sees what they cut.
+
+A bucket that ended before today (UTC) no longer changes: its count is asked once and kept, by default
+per counter object (a `UebaClient` is one server and one session), or in the mapping the caller passes
+(the app keeps one per server).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import threading
+import weakref
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -58,16 +64,47 @@ def buckets(start: datetime, end: datetime) -> list[TimeRange]:
             for bucket_start, bucket_end in pairwise([first, *inner_edges, last])]
 
 
-def connections_per_day(counter: CountsConnections, start: datetime, end: datetime) -> pd.DataFrame:
+# Counts of past buckets per counter object; an entry goes with its counter.
+_SETTLED: weakref.WeakKeyDictionary[object, dict[str, int]] = weakref.WeakKeyDictionary()
+_SETTLED_LOCK = threading.Lock()
+
+
+def _settled_counts_of(counter: CountsConnections) -> MutableMapping[str, int] | None:
+    try:
+        with _SETTLED_LOCK:
+            return _SETTLED.setdefault(counter, {})
+    except TypeError:  # a counter that cannot be weakly referenced: nothing is kept
+        return None
+
+
+def connections_per_day(
+    counter: CountsConnections,
+    start: datetime,
+    end: datetime,
+    settled_counts: MutableMapping[str, int] | None = None,
+    now: datetime | None = None,
+) -> pd.DataFrame:
     """Columns day (bucket start, UTC), end (bucket end, exclusive) and count, one row per bucket.
 
     The counts are asked concurrently, `MAX_CONCURRENT_COUNTS` at a time, so `counter` must be safe to
-    call from several threads (`UebaClient` is). Naive datetimes are UTC. ValueError if `end` is not after
-    `start`; the first failed count is raised.
+    call from several threads (`UebaClient` is). Those of buckets that ended before today (`now`'s UTC
+    day) come from `settled_counts` when there, and go into it otherwise (see the module docstring).
+    Naive datetimes are UTC. ValueError if `end` is not after `start`; the first failed count is raised.
     """
     ranges = buckets(start, end)
+    settled = settled_counts if settled_counts is not None else _settled_counts_of(counter)
+    today = pd.Timestamp(as_utc(now or datetime.now(UTC))).floor("D")
+
+    def count(time_range: TimeRange) -> int:
+        if settled is None or pd.Timestamp(time_range.end) > today:
+            return counter.count_connections(time_range)
+        key = time_range.model_dump_json()
+        if key not in settled:
+            settled[key] = counter.count_connections(time_range)
+        return settled[key]
+
     with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_COUNTS, len(ranges))) as pool:
-        counts = list(pool.map(counter.count_connections, ranges))
+        counts = list(pool.map(count, ranges))
     rows = [{"day": pd.Timestamp(time_range.start), "end": pd.Timestamp(time_range.end), "count": count}
             for time_range, count in zip(ranges, counts, strict=True)]
     return typed_frame(rows, COVERAGE_COLUMNS)

@@ -236,36 +236,14 @@ def count_connections(client: UebaClient, time_range: TimeRange) -> int:
 
 @st.cache_resource(show_spinner=False, max_entries=server.MAX_CLIENTS)
 def _past_day_counts(settings_fingerprint: str) -> dict[str, int]:
-    """Counts of buckets that ended before today (UTC), per server, kept for the process: they no longer
-    change. A dict is safe to share between the timeline's counting threads."""
+    """The coverage timeline's counts of buckets that ended before today, per server, kept for the process:
+    they no longer change. A dict is safe to share between the timeline's counting threads."""
     return {}
-
-
-@dataclass(frozen=True)
-class TimelineCounter:
-    """Counts for the coverage timeline, from its worker threads (so no Streamlit call in here): a range
-    that ended before today is asked once per server; the others each time."""
-
-    client: UebaClient
-    past: dict[str, int]
-    today: datetime
-
-    def count_connections(self, time_range: TimeRange | None = None) -> int:
-        time_range = time_range or TimeRange()
-        settled = time_range.end is not None and time_range.end <= self.today and not time_range.exclude
-        if not settled:
-            return self.client.count_connections(time_range)
-        key = time_range.model_dump_json()
-        if key not in self.past:
-            self.past[key] = self.client.count_connections(time_range)
-        return self.past[key]
 
 
 def connections_per_day(client: UebaClient, start: datetime, end: datetime) -> pd.DataFrame:
     """`coverage.connections_per_day`, days before today asked once per server."""
-    today = pd.Timestamp.now(tz="UTC").floor("D").to_pydatetime()
-    counter = TimelineCounter(client, _past_day_counts(server.settings_key()), today)
-    return coverage.connections_per_day(counter, start, end)
+    return coverage.connections_per_day(client, start, end, _past_day_counts(server.settings_key()))
 
 
 def known_count(client: UebaClient, time_range: TimeRange) -> int | None:

@@ -172,3 +172,23 @@ def test_the_days_are_counted_concurrently_with_a_bounded_pool() -> None:
     assert counter.most_at_once == MAX_CONCURRENT_COUNTS
     # One at a time, 60 counts would take 3 s; eight at a time, 8 rounds of 50 ms.
     assert elapsed < 60 * 0.05 / 2, f"{elapsed:.2f} s"
+
+
+def test_days_before_today_are_asked_once_per_client(client: UebaClient, server: CountServer) -> None:
+    start, end = datetime(2024, 2, 26, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC)
+    now = datetime(2024, 3, 1, 12, tzinfo=UTC)  # the last bucket, 1 March, is today: it may still grow
+    first = connections_per_day(client, start, end, now=now)
+    assert len(server.bodies) == 5
+    again = connections_per_day(client, start, end, now=now)
+    assert again.equals(first)
+    assert server.bodies[5:] == [body("2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z")], "only today again"
+
+
+def test_a_caller_may_keep_the_settled_counts_itself(server: CountServer) -> None:
+    """The app keeps one mapping per server; a new client (a new session) then asks nothing it had."""
+    kept: dict[str, int] = {}
+    start, end = datetime(2024, 2, 26, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+    for _ in range(2):
+        with UebaClient(BASE_URL, token=TOKEN, transport=httpx.MockTransport(server)) as fresh:
+            connections_per_day(fresh, start, end, kept, now=datetime(2024, 3, 5, tzinfo=UTC))
+    assert len(server.bodies) == 4 and len(kept) == 4
