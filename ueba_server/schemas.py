@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictStr,
     ValidationInfo,
@@ -26,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ueba_api.limits import MAX_COMMENT_LENGTH, MAX_EXCLUDED_PERIODS
-from ueba_api.models import AnomalyAction, as_utc
+from ueba_api.models import AnomalyAction, as_utc, format_utc
 
 
 def _timestamp_text(value: Any) -> Any:
@@ -37,8 +38,14 @@ def _timestamp_text(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(as_utc)]
-"""An RFC 3339 string with a time zone (`Z` or an offset), held in UTC."""
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_timestamp_text),
+    AfterValidator(as_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json-unless-none"),
+]
+"""An RFC 3339 string with a time zone (`Z` or an offset), held in UTC; stored and answered as the
+contract writes it (`...Z`, fractions only when there are any), so stored JSON goes out unchanged."""
 
 
 def _end_after_start(end: datetime | None, info: ValidationInfo) -> datetime | None:

@@ -16,6 +16,8 @@ from ueba_server.dataset_store import DatasetConflict, DatasetStore
 from ueba_server.generator import GeneratorSettings, generate_connections
 from ueba_server.schemas import DatasetRequest
 
+from .helpers import start_run
+
 SETTINGS = GeneratorSettings(connections=20_000, days=60, end=datetime(2025, 1, 1, tzinfo=UTC), seed=8)
 
 
@@ -76,10 +78,10 @@ def test_sqlite_refuses_a_second_training_and_a_second_active_dataset(tmp_path: 
     datasets = DatasetStore(database, tmp_path / "models")
     request = DatasetRequest.model_validate({"time_range_settings": {}})
     first, second = datasets.create(request, "tester"), datasets.create(request, "tester")
-    run = datasets.start_training(first, "ueba-default-v1", 10_000, set_active=True)
+    run = start_run(datasets, first, set_active=True)
     with pytest.raises(DatasetConflict, match="Training is already on-going"):
-        datasets.start_training(first, "ueba-default-v1", 10_000, set_active=False)
-    datasets.start_training(second, "ueba-default-v1", 10_000, set_active=False)  # other datasets may train
+        start_run(datasets, first)
+    start_run(datasets, second)  # other datasets may train
 
     assert datasets.finish_success(run, np.linspace(0.0, 1.0, 2_000), "done")
     assert not datasets.finish_failure(run, "LATE", "a finished run cannot fail any more")
@@ -90,7 +92,7 @@ def test_sqlite_refuses_a_second_training_and_a_second_active_dataset(tmp_path: 
 
 def trained(datasets: DatasetStore, losses: np.ndarray) -> str:
     dataset_id = datasets.create(DatasetRequest.model_validate({"time_range_settings": {}}), "tester")
-    run = datasets.start_training(dataset_id, "ueba-default-v1", 10_000, set_active=False)
+    run = start_run(datasets, dataset_id)
     assert datasets.finish_success(run, losses, "done")
     return dataset_id
 
@@ -120,7 +122,7 @@ def test_listings_rebin_each_histogram_once_per_bin_count_and_forget_changed_res
 
     datasets.update(first, DatasetRequest.model_validate({"time_range_settings": {}}), "tester")
     assert len(datasets.histograms) == 2  # its 9-bin histogram is gone (its 7-bin one made room before)
-    run = datasets.start_training(first, "ueba-default-v1", 10_000, set_active=False)
+    run = start_run(datasets, first)
     assert datasets.finish_success(run, rng.gamma(2.0, size=300), "retrained")
     assert sum(histograms(datasets.list(bin_count=9))[first]["hist"]) == 300
 
