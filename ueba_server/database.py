@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS settings (
 
 ADDED_RESULT_COLUMNS = ("time_range", "default_histogram")
 # See docs/server.md, "Durability": what each level risks on a power loss, and what it costs here.
-SYNCHRONOUS = "NORMAL"
+SYNCHRONOUS = "FULL"
 
 
 class Begin(Enum):

@@ -69,7 +69,7 @@ def create_dataset(caller: ManageCaller, state: State, dataset: DatasetRequest) 
     response_model=Dataset,
     summary="Get a dataset (ETag and Last-Modified of its definition: see If-Match on PUT and DELETE)",
 )
-def get_dataset(
+async def get_dataset(
     _: ViewCaller,
     state: State,
     dataset_id: DatasetId,

@@ -129,3 +129,20 @@ def test_listings_rebin_each_histogram_once_per_bin_count_and_forget_changed_res
     off = DatasetStore(database, tmp_path / "models", histogram_cache_size=0)
     assert histograms(off.list(bin_count=9)) == histograms(datasets.list(bin_count=9))
     assert len(off.histograms) == 0
+
+
+def test_a_finished_run_stores_its_default_histogram_so_listings_never_rebin_it(tmp_path: Path) -> None:
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    datasets = DatasetStore(database, tmp_path / "models", histogram_cache_size=1)
+    losses = np.random.default_rng(2).gamma(2.0, size=1_000)
+    ids = [trained(datasets, losses) for _ in range(3)]  # more runs than the cache holds
+
+    for _ in range(2):
+        listed = histograms(datasets.list())
+    assert (datasets.histograms.misses, datasets.histograms.hits) == (0, 0)  # the cache is not even asked
+    counts, edges = np.histogram(losses.astype(np.float32).astype(np.float64), bins=50)
+    for dataset_id in ids:
+        assert listed[dataset_id] == {"hist": counts.tolist(), "bin_edges": edges.tolist()}
+    assert len(histograms(datasets.list(bin_count=7))[ids[0]]["hist"]) == 7  # other bin counts re-bin
+    assert datasets.histograms.misses == 3
