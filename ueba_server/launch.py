@@ -12,6 +12,7 @@ if that one is killed, so a crashed app or test session leaves no server behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -90,7 +91,8 @@ class RunningServer:
 
     def kill(self) -> None:
         """SIGKILL to the server and its training workers, as a crash would (for restart tests)."""
-        if self.process.poll() is None:
+        # The whole group even when the server itself already ended: its workers may not have.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self._log.close()
