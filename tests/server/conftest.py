@@ -13,6 +13,16 @@ from ueba_server.launch import RunningServer
 from .helpers import bearer_token, raw_client, remove_dataset
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `slow` (minutes of kill -9 rounds) run only when asked for: `-m slow`."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 @pytest.fixture(scope="module")
 def raw(reference_server: RunningServer) -> Iterator[httpx.Client]:
     """Raw client with the manage client's token (ueba-view + ueba-manage)."""
