@@ -38,10 +38,19 @@ def _timestamp_text(value: Any) -> Any:
     return value
 
 
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return as_utc(value)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC moment
+        raise PydanticCustomError(
+            "VALUE_OUT_OF_BOUNDS", "must fall between the years 1 and 9999 once converted to UTC"
+        ) from None
+
+
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_timestamp_text),
-    AfterValidator(as_utc),
+    AfterValidator(_in_utc),
     PlainSerializer(format_utc, return_type=str, when_used="json-unless-none"),
 ]
 """An RFC 3339 string with a time zone (`Z` or an offset), held in UTC; stored and answered as the
