@@ -90,6 +90,7 @@ def not_enough_connections(count: int) -> str:
 
 
 TRAINING_ONGOING = "Training is already on-going"
+CANONICAL_RANGES_KEY = "time_ranges_in_wire_form"
 # What a listing reads of a result: not the losses (a histogram may be cached) and the log only if asked.
 _RESULT_COLUMNS = (
     "id, dataset_id, created, feature_config_name, status, error_code, error_details, num_connections,"
@@ -390,7 +391,12 @@ class DatasetStore:
     def canonicalise_time_ranges(self) -> None:
         """Rewrites stored ranges in the wire form (`...Z`, fractions only if any), as answers send them
         unchanged: a store written by an older version held `2024-03-01T00:00:00.250000Z`."""
+        if self.database.get_setting(CANONICAL_RANGES_KEY):
+            return  # done once per store: every later write stores the wire form
         with self.database.connect(Begin.IMMEDIATE) as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, 'true')", (CANONICAL_RANGES_KEY,)
+            )
             for table in ("datasets", "training_results"):
                 rows = connection.execute(f"SELECT id, time_range FROM {table} WHERE time_range IS NOT NULL")
                 for row in rows.fetchall():

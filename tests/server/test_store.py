@@ -3,6 +3,8 @@ single-TRAINING and single-active rules that SQLite itself enforces."""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ueba_server.connections import ConnectionCounter, ConnectionStore, Window
-from ueba_server.database import Database
+from ueba_server.database import SCHEMA, Database
 from ueba_server.dataset_store import DatasetConflict, DatasetStore
 from ueba_server.generator import GeneratorSettings, generate_connections
 from ueba_server.schemas import DatasetRequest
@@ -146,3 +148,25 @@ def test_a_finished_run_stores_its_default_histogram_so_listings_never_rebin_it(
         assert listed[dataset_id] == {"hist": counts.tolist(), "bin_edges": edges.tolist()}
     assert len(histograms(datasets.list(bin_count=7))[ids[0]]["hist"]) == 7  # other bin counts re-bin
     assert datasets.histograms.misses == 3
+
+
+def test_a_store_of_an_older_version_gains_the_new_columns_and_wire_form_ranges(tmp_path: Path) -> None:
+    old_schema = re.sub(r"validation_losses BLOB,.*?\n\);", "validation_losses BLOB\n);", SCHEMA, flags=re.S)
+    assert "default_histogram" not in old_schema.split("CREATE TABLE IF NOT EXISTS connections")[0]
+    with sqlite3.connect(tmp_path / "ueba.sqlite3") as connection:
+        connection.executescript(old_schema)
+        connection.execute(
+            "INSERT INTO datasets (id, time_range, created, created_by, updated, updated_by)"
+            " VALUES ('old', ?, 'c', 'x', 'u', 'x')",
+            ('{"start":"2024-03-01T00:00:00.250000Z","end":null,"exclude":[]}',),
+        )
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    datasets = DatasetStore(database, tmp_path / "models")
+    datasets.canonicalise_time_ranges()
+
+    assert datasets.get("old")["time_range_settings"] == {
+        "start": "2024-03-01T00:00:00.25Z", "end": None, "exclude": []
+    }
+    run = start_run(datasets, "old")  # the added columns are there
+    assert datasets.run_time_range(run).start == datetime(2024, 3, 1, 0, 0, 0, 250_000, tzinfo=UTC)
