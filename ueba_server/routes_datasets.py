@@ -64,6 +64,9 @@ def create_dataset(caller: ManageCaller, state: State, dataset: DatasetRequest) 
     return CreatedId(id=state.datasets.create(dataset, caller.name))
 
 
+# Reads of one dataset or setting are async: a small read transaction on the loop thread's own
+# connection costs less than the hop to the thread pool. Listings (re-binning) and writes (which may
+# wait for SQLite's write lock) stay on the pool.
 @router.get(
     "/datasets/{dataset_id}",
     response_model=Dataset,

@@ -19,7 +19,7 @@ from ueba_server.state import State
 router = APIRouter(prefix=UEBA_PREFIX, tags=["settings"], responses=ERROR_RESPONSES)
 
 @router.get("/anomaly-settings", response_model=AnomalySettings, summary="Action and threshold on anomalies")
-def get_anomaly_settings(_: ViewCaller, state: State) -> dict:
+async def get_anomaly_settings(_: ViewCaller, state: State) -> dict:
     return state.settings.anomaly_settings()
 
 
@@ -49,7 +49,7 @@ def stop_analyzing(_: ManageCaller, state: State) -> Response:
 
 
 @router.get("/configure", response_model=UebaConfiguration, summary="Where the UEBA engine runs")
-def get_configuration(_: ViewCaller, state: State) -> dict:
+async def get_configuration(_: ViewCaller, state: State) -> dict:
     return state.settings.configuration()
 
 
