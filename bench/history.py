@@ -42,7 +42,10 @@ def write_history(data_dir: Path, datasets: int, runs: int, epochs: int, losses:
         request = DatasetRequest.model_validate({"time_range_settings": {}, "comment": f"history {number}"})
         dataset_id = store.create(request, CLIENT_ID)
         for _ in range(runs):
-            result_id = store.start_training(dataset_id, FEATURE_CONFIG_NAME, losses * 5, set_active=False)
+            count = losses * 5
+            result_id = store.start_training(
+                dataset_id, FEATURE_CONFIG_NAME, False, count=lambda _, n=count: n, connection_limit=count
+            ).result_id
             with database.connect() as connection:
                 connection.execute(
                     "UPDATE training_results SET training_dataset_loss = ?, validation_dataset_loss = ?,"

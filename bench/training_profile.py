@@ -31,7 +31,9 @@ def profile(data_dir: Path, connections: int, epochs: int, top: int) -> None:
     datasets = DatasetStore(store.database, config.models_dir)
     dataset_id = datasets.create(DatasetRequest.model_validate({"time_range_settings": {}}), "bench")
     count = min(connections, MAX_TRAINING_CONNECTIONS)
-    result_id = datasets.start_training(dataset_id, FEATURE_CONFIG_NAME, count, set_active=False)
+    result_id = datasets.start_training(
+        dataset_id, FEATURE_CONFIG_NAME, False, count=lambda _: count, connection_limit=count
+    ).result_id
     job = TrainingJob(config.database_path, config.models_dir, result_id, dataset_id, epochs,
                       seed=config.seed + result_id, server_pid=os.getppid(),
                       connection_limit=MAX_TRAINING_CONNECTIONS,

@@ -5,26 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from ueba_api.models import ErrorCode
 from ueba_server import routes_datasets, routes_settings, routes_status
 from ueba_server.auth import install_auth
 from ueba_server.body_limit import BodySizeLimit
 from ueba_server.config import ServerConfig
-from ueba_server.dataset_store import DatasetConflict, DatasetNotFound
-from ueba_server.errors import error_body, install_error_handlers
+from ueba_server.demo import create_demo_dataset
+from ueba_server.errors import install_error_handlers
 from ueba_server.routes_status import VERSION
 from ueba_server.state import ServerState
-
-
-async def _not_found(_: Request, exc: DatasetNotFound) -> JSONResponse:
-    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc), "dataset_id"), status_code=404)
-
-
-async def _conflict(_: Request, exc: DatasetConflict) -> JSONResponse:
-    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc)), status_code=409)
 
 
 def create_app(config: ServerConfig) -> FastAPI:
@@ -35,7 +25,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         state = ServerState.open(config)
         app.state.server = state
         if config.demo:
-            state.create_demo_dataset()
+            create_demo_dataset(state.service, state.counter)
         try:
             yield
         finally:
@@ -49,8 +39,6 @@ def create_app(config: ServerConfig) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_exception_handler(DatasetNotFound, _not_found)
-    app.add_exception_handler(DatasetConflict, _conflict)
     install_auth(app)
     for module in (routes_datasets, routes_settings, routes_status):
         app.include_router(module.router)

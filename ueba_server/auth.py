@@ -2,26 +2,27 @@
 random bearer tokens that expire. Tokens live in memory only: after a restart, clients log in again.
 
 `ueba-view` lets a caller read, `ueba-manage` lets it change: no token or a bad one is 401, a good
-token without the permission is 403.
+token without the permission is 403. Failed logins are throttled per caller (see LoginThrottle).
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from ueba_api.models import ErrorCode
-from ueba_server.config import ApiClient, ServerConfig
-from ueba_server.errors import ApiError
+from ueba_server.config import LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_SECONDS, ApiClient, ServerConfig
+from ueba_server.errors import ApiError, OAuthError, OAuthErrorBody
 
 TOKEN_PATH = "/auth/api/v1/oauth/token"
 VIEW = "ueba-view"
@@ -67,16 +68,6 @@ class TokenStore:
         return token.caller
 
 
-class OAuthError(Exception):
-    """Answered in the OAuth2 shape `{error, error_description}`, not the UEBA error body."""
-
-    def __init__(self, status_code: int, error: str, description: str) -> None:
-        super().__init__(description)
-        self.status_code = status_code
-        self.error = error
-        self.description = description
-
-
 class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
@@ -84,9 +75,46 @@ class TokenResponse(BaseModel):
     scope: str
 
 
-class OAuthErrorBody(BaseModel):
-    error: str
-    error_description: str
+class LoginThrottle:
+    """Refuses logins from a caller (peer address and the client id it names) that failed `limit`
+    times within `window_seconds`, until the oldest of those failures is older than the window.
+
+    A password guesser gets `limit` tries a window instead of ~50 a second; the real client, from
+    another address or under another id, is not locked out by someone else's guesses. A success clears
+    the caller's failures. In memory, like the tokens: a restart forgets them.
+    """
+
+    def __init__(
+        self, limit: int = LOGIN_FAILURE_LIMIT, window_seconds: float = LOGIN_FAILURE_WINDOW_SECONDS
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, caller: tuple[str, str]) -> int | None:
+        """Whole seconds the caller must wait, or None when it may try now."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._recent(caller, now)
+            if len(failures) < self.limit:
+                return None
+            return max(1, math.ceil(failures[0] + self.window_seconds - now))
+
+    def failed(self, caller: tuple[str, str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent(caller, now).append(now)
+
+    def succeeded(self, caller: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.pop(caller, None)
+
+    def _recent(self, caller: tuple[str, str], now: float) -> deque[float]:
+        failures = self._failures.setdefault(caller, deque())
+        while failures and failures[0] <= now - self.window_seconds:
+            failures.popleft()
+        return failures
 
 
 router = APIRouter(tags=["auth"])
@@ -97,7 +125,11 @@ _bearer = HTTPBearer(auto_error=False)
 @router.post(
     TOKEN_PATH,
     response_model=TokenResponse,
-    responses={400: {"model": OAuthErrorBody}, 401: {"model": OAuthErrorBody}},
+    responses={
+        400: {"model": OAuthErrorBody},
+        401: {"model": OAuthErrorBody},
+        429: {"model": OAuthErrorBody, "description": "Too many failed logins: wait Retry-After seconds"},
+    },
     summary="Password grant for API clients (Basic auth of the OAuth client)",
 )
 def issue_token(
@@ -106,6 +138,33 @@ def issue_token(
     grant_type: Annotated[str | None, Form()] = None,
     username: Annotated[str | None, Form()] = None,
     password: Annotated[str | None, Form()] = None,
+) -> TokenResponse:
+    throttle: LoginThrottle = request.app.state.server.login_throttle
+    caller = (request.client.host if request.client else "", username or "")
+    wait = throttle.retry_after(caller)
+    if wait is not None:
+        raise OAuthError(
+            429,
+            "slow_down",
+            f"Too many failed logins for this client: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        token = _issue(request, oauth_client, grant_type, username, password)
+    except OAuthError as error:
+        if error.error in ("invalid_client", "invalid_grant"):
+            throttle.failed(caller)
+        raise
+    throttle.succeeded(caller)
+    return token
+
+
+def _issue(
+    request: Request,
+    oauth_client: HTTPBasicCredentials | None,
+    grant_type: str | None,
+    username: str | None,
+    password: str | None,
 ) -> TokenResponse:
     config: ServerConfig = request.app.state.server.config
     expected = config.oauth_client
@@ -142,19 +201,12 @@ def _matching_client(clients: tuple[ApiClient, ...], client_id: str, secret: str
     return None
 
 
-async def _oauth_error(_: Request, exc: OAuthError) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="privx"'} if exc.status_code == 401 else None
-    body = OAuthErrorBody(error=exc.error, error_description=exc.description).model_dump()
-    return JSONResponse(body, status_code=exc.status_code, headers=headers)
-
-
 def install_auth(app: FastAPI) -> None:
     app.include_router(router)
-    app.add_exception_handler(OAuthError, _oauth_error)
 
 
 def _permission(permission: str) -> Callable[..., Caller]:
-    def authorize(
+    async def authorize(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Caller:
         challenge = {"WWW-Authenticate": "Bearer"}

@@ -2,7 +2,7 @@
 
     python -m ueba_server [--host 127.0.0.1] [--port 8765] [--data-dir D]
                               [--tls | --certfile F --keyfile F] [--connections N] [--seed S]
-                              [--epochs N] [--demo] [--client-id ...] ...
+                              [--epochs N] [--demo] [--max-trainings N] [--client-id ...] ...
     python -m ueba_server import FILE [FILE ...] --data-dir D [--replace]
 
 Secrets come from options or, better (argv is visible to every local user), from the environment:
@@ -59,6 +59,8 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="on a first start, create a dataset and train it")
     parser.add_argument("--histogram-cache", type=_not_negative, default=defaults.HISTOGRAM_CACHE_SIZE,
                         help="re-binned loss histograms kept in memory for listings (0: none)")  # fmt: skip
+    parser.add_argument("--max-trainings", type=_positive, default=defaults.DEFAULT_MAX_TRAININGS,
+                        help="trainings that may run at once; one more is refused (429)")  # fmt: skip
     parser.add_argument("--token-lifetime", type=_positive, default=defaults.DEFAULT_TOKEN_LIFETIME_SECONDS,
                         help="seconds a bearer token stays valid")  # fmt: skip
     for option, variable in ENVIRONMENT.items():
@@ -120,6 +122,7 @@ def server_config(options: argparse.Namespace) -> ServerConfig:
         epochs=options.epochs,
         demo=options.demo,
         histogram_cache_size=options.histogram_cache,
+        max_trainings=options.max_trainings,
     )
 
 

@@ -41,6 +41,12 @@ DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 # Re-binned validation-loss histograms the API keeps (see dataset_store.HistogramCache): the runs a
 # listing shows, at a few bin counts. One of 50 bins takes about 4 kB, of 1,000 bins about 70 kB.
 HISTOGRAM_CACHE_SIZE = 256
+# Concurrent trainings (worker processes) by default; each holds up to ~0.5 GB (MAX_TRAINING_CONNECTIONS).
+DEFAULT_MAX_TRAININGS = 2
+# Failed logins of one caller (address and client id) within the window before the token endpoint
+# answers 429 until the oldest failure leaves the window.
+LOGIN_FAILURE_LIMIT = 5
+LOGIN_FAILURE_WINDOW_SECONDS = 60.0
 # Set by launch.start_server: the server ends when the process of that pid does.
 PARENT_PID_VARIABLE = "UEBA_SERVER_PARENT_PID"
 
@@ -82,6 +88,8 @@ class ServerConfig:
     demo: bool = False
     histogram_cache_size: int = HISTOGRAM_CACHE_SIZE
     max_body_bytes: int = MAX_BODY_BYTES
+    max_trainings: int = DEFAULT_MAX_TRAININGS
+    login_failure_limit: int = LOGIN_FAILURE_LIMIT
 
     @property
     def database_path(self) -> Path:

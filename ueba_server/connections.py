@@ -159,6 +159,9 @@ class ConnectionStore:
                 ids = candidates["id"].to_numpy()[~window.excludes(candidates["start_us"].to_numpy())]
                 if len(ids) > limit:
                     chosen = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
+                    # The thread's connection is reused (see database.py): a sample of an earlier load
+                    # may still be there.
+                    connection.execute("DROP TABLE IF EXISTS temp.chosen")
                     connection.execute("CREATE TEMP TABLE chosen (id INTEGER PRIMARY KEY)")
                     connection.executemany(
                         "INSERT INTO chosen (id) VALUES (?)", ((int(id_),) for id_ in chosen)

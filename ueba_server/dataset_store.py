@@ -5,9 +5,11 @@ any `bin_count`; the re-binned histograms are cached (see HistogramCache). A tra
 process) writes its progress through the same class; every write of a run is conditional on the run still
 being TRAINING, so a run that was cancelled or declared interrupted can never come back to life.
 
-A change guarded by a check (only an inactive dataset may change, only a trained one be activated) takes
-the write lock before the check (`Begin.IMMEDIATE`): API threads run concurrently, and a check read
-outside the write transaction may be stale by the time of the write.
+A change guarded by a check (only an inactive dataset may change, only a trained one be activated, a
+run starts only on a range with enough connections and under the cap of concurrent runs) takes the
+write lock before the check (`Begin.IMMEDIATE`): API threads run concurrently, and a check read outside
+the write transaction may be stale by the time of the write. A run stores the range it was checked on;
+its worker trains on that range (`run_time_range`), never on the dataset's current one.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ import sqlite3
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ueba_api.limits import DEFAULT_HISTOGRAM_BINS
+from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MIN_TRAINING_CONNECTIONS
 from ueba_api.models import TrainingStatus, format_utc
 from ueba_server.config import HISTOGRAM_CACHE_SIZE
 from ueba_server.database import Begin, Database
+from ueba_server.preconditions import UNCONDITIONAL, Precondition
 from ueba_server.schemas import DatasetRequest, TimeRangeRequest
 
 
@@ -39,12 +44,58 @@ class DatasetConflict(Exception):
     """The change conflicts with the dataset's state (409)."""
 
 
+class StaleWrite(Exception):
+    """A conditional write (If-Match / If-Unmodified-Since) of a dataset changed since (412)."""
+
+    def __init__(self, dataset_id: str, header: str, updated: str) -> None:
+        super().__init__(
+            f"Dataset {dataset_id} was changed at {updated}, after the version this {header} names:"
+            " read it again before changing it"
+        )
+        self.header = header
+
+
+class TooManyTrainings(Exception):
+    """As many runs as the server allows are TRAINING (429): the same call succeeds once one ends."""
+
+    retry_after_seconds = 10
+
+    def __init__(self, running: int, cap: int) -> None:
+        super().__init__(
+            f"{running} trainings are running and this server runs at most {cap} at a time:"
+            " train again when one has ended"
+        )
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run as its start transaction fixed it: the range it trains on and how many connections."""
+
+    result_id: int
+    dataset_id: str
+    time_range: TimeRangeRequest
+    available: int  # connections in the range
+    count: int  # connections the run uses (a bigger range is sampled)
+
+    @property
+    def has_enough(self) -> bool:
+        return self.count >= MIN_TRAINING_CONNECTIONS
+
+
+def not_enough_connections(count: int) -> str:
+    return (
+        f"The dataset has {count:,} connections but a training needs at least {MIN_TRAINING_CONNECTIONS:,}:"
+        " widen the time range or exclude less"
+    )
+
+
 TRAINING_ONGOING = "Training is already on-going"
+CANONICAL_RANGES_KEY = "time_ranges_in_wire_form"
 # What a listing reads of a result: not the losses (a histogram may be cached) and the log only if asked.
 _RESULT_COLUMNS = (
     "id, dataset_id, created, feature_config_name, status, error_code, error_details, num_connections,"
     " mean, std, quantile_99, quantile_999, training_dataset_loss, validation_dataset_loss,"
-    " validation_losses IS NOT NULL AS has_losses"
+    " validation_losses IS NOT NULL AS has_losses, default_histogram"
 )
 _FAILURE_ASSIGNMENTS = (
     "status = 'FAILURE', finished = ?, error_code = ?, error_details = ?, training_log = training_log || ?"
@@ -132,10 +183,19 @@ class DatasetStore:
             )  # fmt: skip
         return dataset_id
 
-    def update(self, dataset_id: str, request: DatasetRequest, caller: str) -> None:
-        """Replaces the definition and empties the training history (weights included)."""
+    def update(
+        self,
+        dataset_id: str,
+        request: DatasetRequest,
+        caller: str,
+        precondition: Precondition = UNCONDITIONAL,
+    ) -> list[int]:
+        """Replaces the definition and empties the training history (weights included).
+
+        Returns the ids of the removed runs (a TRAINING one among them has a worker to stop).
+        """
         with self.database.connect(Begin.IMMEDIATE) as connection:
-            self._require_changeable(connection, dataset_id, "updated")
+            self._require_changeable(connection, dataset_id, "updated", precondition)
             result_ids = self._result_ids(connection, dataset_id)
             connection.execute("DELETE FROM training_results WHERE dataset_id = ?", (dataset_id,))
             connection.execute(
@@ -145,13 +205,16 @@ class DatasetStore:
                  utc_now(), caller, dataset_id),
             )  # fmt: skip
         self._forget_results(result_ids)
+        return result_ids
 
-    def delete(self, dataset_id: str) -> None:
+    def delete(self, dataset_id: str, precondition: Precondition = UNCONDITIONAL) -> list[int]:
+        """Deletes the dataset and its runs; returns the removed runs' ids, as `update` does."""
         with self.database.connect(Begin.IMMEDIATE) as connection:
-            self._require_changeable(connection, dataset_id, "deleted")
+            self._require_changeable(connection, dataset_id, "deleted", precondition)
             result_ids = self._result_ids(connection, dataset_id)
             connection.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
         self._forget_results(result_ids)
+        return result_ids
 
     def get(
         self, dataset_id: str, *, logs: bool = False, bin_count: int = DEFAULT_HISTOGRAM_BINS
@@ -179,6 +242,19 @@ class DatasetStore:
     def time_range(self, dataset_id: str) -> TimeRangeRequest:
         with self.database.connect() as connection:
             row = self._dataset_row(connection, dataset_id)
+        return TimeRangeRequest.model_validate_json(row["time_range"])
+
+    def run_time_range(self, result_id: int) -> TimeRangeRequest:
+        """The range a run was checked on when it started, which its worker trains on.
+
+        LookupError once the run is gone (its dataset changed or was deleted: the worker stops).
+        """
+        with self.database.connect() as connection:
+            row = connection.execute(
+                "SELECT time_range FROM training_results WHERE id = ?", (result_id,)
+            ).fetchone()
+        if row is None or row["time_range"] is None:
+            raise LookupError(f"Training result {result_id} no longer exists")
         return TimeRangeRequest.model_validate_json(row["time_range"])
 
     def activate(self, dataset_id: str) -> None:
@@ -215,28 +291,53 @@ class DatasetStore:
     # Training results
 
     def start_training(
-        self, dataset_id: str, feature_config_name: str, num_connections: int, set_active: bool
-    ) -> int:
-        """A new TRAINING result; DatasetConflict if one is already running for the dataset.
+        self,
+        dataset_id: str,
+        feature_config_name: str,
+        set_active: bool,
+        *,
+        count: Callable[[TimeRangeRequest], int],
+        connection_limit: int,
+        max_running: int | None = None,
+    ) -> StartedRun:
+        """A new run of the dataset's range as it is now, counted by `count`, in ONE write transaction.
 
-        SQLite itself decides both: the unique index one_training_per_dataset refuses a second run, the
-        foreign key a dataset deleted since the caller looked it up (DatasetNotFound, not a conflict).
+        The range is stored with the run and is what its worker trains on: a PUT that comes after this
+        transaction removes the run, one that came before changed the range counted here. A range with
+        fewer than MIN_TRAINING_CONNECTIONS makes the run a FAILURE in that same transaction.
+        Raises DatasetNotFound; DatasetConflict when a run of the dataset is TRAINING (the unique index
+        one_training_per_dataset); TooManyTrainings when `max_running` runs are TRAINING.
         """
-        with self.database.connect() as connection:
-            self._dataset_row(connection, dataset_id)
+        with self.database.connect(Begin.IMMEDIATE) as connection:
+            row = self._dataset_row(connection, dataset_id)
+            time_range = TimeRangeRequest.model_validate_json(row["time_range"])
+            if max_running is not None:
+                (running,) = connection.execute(
+                    "SELECT COUNT(*) FROM training_results WHERE status = 'TRAINING' AND dataset_id != ?",
+                    (dataset_id,),
+                ).fetchone()
+                if running >= max_running:
+                    raise TooManyTrainings(running, max_running)
+            available = count(time_range)
+            used = min(available, connection_limit)
             try:
                 cursor = connection.execute(
                     "INSERT INTO training_results (dataset_id, created, feature_config_name, status,"
-                    " num_connections, set_active) VALUES (?, ?, ?, 'TRAINING', ?, ?)",
-                    (dataset_id, utc_now(), feature_config_name, num_connections, set_active),
+                    " num_connections, set_active, time_range) VALUES (?, ?, ?, 'TRAINING', ?, ?, ?)",
+                    (dataset_id, utc_now(), feature_config_name, used, set_active, row["time_range"]),
                 )
             except sqlite3.IntegrityError as error:
                 if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
                     raise DatasetConflict(TRAINING_ONGOING) from error
-                if error.sqlite_errorname == "SQLITE_CONSTRAINT_FOREIGNKEY":
-                    raise DatasetNotFound(dataset_id) from error
                 raise
-        return int(cursor.lastrowid)
+            run = StartedRun(int(cursor.lastrowid), dataset_id, time_range, available, used)
+            if not run.has_enough:
+                connection.execute(
+                    f"UPDATE training_results SET {_FAILURE_ASSIGNMENTS} WHERE id = ?",
+                    (*_failure_parameters("NOT_ENOUGH_CONNECTIONS", not_enough_connections(used)),
+                     run.result_id),
+                )
+        return run
 
     def record_epoch(
         self, result_id: int, training_loss: float, validation_loss: float, log_line: str
@@ -257,13 +358,17 @@ class DatasetStore:
         """Stores the losses and their statistics; activates the dataset if that was asked for."""
         losses = validation_losses.astype(np.float32)
         exact = losses.astype(np.float64)  # statistics of the very values the histogram will bin
+        # The default histogram is stored with the run: listings at the default bin count never re-bin.
+        counts, edges = np.histogram(exact, bins=DEFAULT_HISTOGRAM_BINS)
+        default_histogram = json.dumps(_histogram(tuple(counts.tolist()), tuple(edges.tolist())))
         with self.database.connect() as connection:
             changed = connection.execute(
                 "UPDATE training_results SET status = 'SUCCESS', finished = ?, mean = ?, std = ?,"
-                " quantile_99 = ?, quantile_999 = ?, validation_losses = ?, training_log = training_log || ?"
-                " WHERE id = ? AND status = 'TRAINING'",
+                " quantile_99 = ?, quantile_999 = ?, validation_losses = ?, default_histogram = ?,"
+                " training_log = training_log || ? WHERE id = ? AND status = 'TRAINING'",
                 (utc_now(), float(exact.mean()), float(exact.std()), float(np.quantile(exact, 0.99)),
-                 float(np.quantile(exact, 0.999)), losses.tobytes(), log_line + "\n", result_id),
+                 float(np.quantile(exact, 0.999)), losses.tobytes(), default_histogram, log_line + "\n",
+                 result_id),
             ).rowcount  # fmt: skip
             if not changed:
                 return False
@@ -282,6 +387,24 @@ class DatasetStore:
     def finish_failure(self, result_id: int, error_code: str, error_details: str) -> bool:
         parameters = _failure_parameters(error_code, error_details)
         return self._update_running(result_id, _FAILURE_ASSIGNMENTS, parameters)
+
+    def canonicalise_time_ranges(self) -> None:
+        """Rewrites stored ranges in the wire form (`...Z`, fractions only if any), as answers send them
+        unchanged: a store written by an older version held `2024-03-01T00:00:00.250000Z`."""
+        if self.database.get_setting(CANONICAL_RANGES_KEY):
+            return  # done once per store: every later write stores the wire form
+        with self.database.connect(Begin.IMMEDIATE) as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, 'true')", (CANONICAL_RANGES_KEY,)
+            )
+            for table in ("datasets", "training_results"):
+                rows = connection.execute(f"SELECT id, time_range FROM {table} WHERE time_range IS NOT NULL")
+                for row in rows.fetchall():
+                    canonical = TimeRangeRequest.model_validate_json(row["time_range"]).model_dump_json()
+                    if canonical != row["time_range"]:
+                        connection.execute(
+                            f"UPDATE {table} SET time_range = ? WHERE id = ?", (canonical, row["id"])
+                        )
 
     def fail_unfinished(self, error_code: str, error_details: str) -> int:
         """Every run still TRAINING becomes a FAILURE (their workers are gone); returns how many."""
@@ -312,6 +435,25 @@ class DatasetStore:
     def weights_path(self, result_id: int) -> Path:
         return self.models_dir / f"result-{result_id}.joblib"
 
+    def remove_uncommitted_weights(self) -> int:
+        """Deletes weight files of runs that are not SUCCESS (never committed, or gone); returns how many.
+
+        A worker saves its weights before the SUCCESS that commits them: one killed in between, or a run
+        removed meanwhile, leaves a file no run owns. For start-up, when no worker runs.
+        """
+        with self.database.connect() as connection:
+            committed = {
+                row["id"]
+                for row in connection.execute("SELECT id FROM training_results WHERE status = 'SUCCESS'")
+            }
+        removed = 0
+        for path in self.models_dir.glob("result-*.joblib*"):
+            result_id = path.name.removeprefix("result-").split(".", 1)[0]
+            if not (result_id.isdigit() and int(result_id) in committed and path.suffix == ".joblib"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     # Helpers
 
     def _results(
@@ -330,7 +472,9 @@ class DatasetStore:
         histograms: dict[int, HistogramWire] = {}
         missing: dict[int, tuple[int, int]] = {}
         for row in rows:
-            if row["has_losses"]:
+            if row["has_losses"] and bin_count == DEFAULT_HISTOGRAM_BINS and row["default_histogram"]:
+                histograms[row["id"]] = json.loads(row["default_histogram"])
+            elif row["has_losses"]:
                 key = (row["id"], bin_count)
                 cached = self.histograms.get(key)
                 if cached is None:
@@ -365,8 +509,14 @@ class DatasetStore:
             raise DatasetNotFound(dataset_id)
         return row
 
-    def _require_changeable(self, connection: sqlite3.Connection, dataset_id: str, change: str) -> None:
-        if self._dataset_row(connection, dataset_id)["is_active"]:
+    def _require_changeable(
+        self, connection: sqlite3.Connection, dataset_id: str, change: str, precondition: Precondition
+    ) -> None:
+        row = self._dataset_row(connection, dataset_id)
+        failed = precondition.failed_header(row["updated"])
+        if failed is not None:
+            raise StaleWrite(dataset_id, failed, row["updated"])
+        if row["is_active"]:
             raise DatasetConflict(
                 f"Dataset {dataset_id} is active and cannot be {change}: stop analyzing first"
             )

@@ -1,7 +1,10 @@
-"""Every error the server answers uses the contract's body: `{error_code, error_message, property, details}`.
+"""Where every error becomes an HTTP answer: the one module that maps exceptions to status codes.
 
-Request validation errors become 400 with a code derived from the pydantic error type and `property`
-set to the field's path (`time_range_settings.exclude[0].end`, `bin_count`, `dataset_id`).
+The UEBA endpoints answer the contract's body `{error_code, error_message, property, details}`; the
+token endpoint answers OAuth2's `{error, error_description}`. Request validation errors become 400 with
+a code derived from the pydantic error type and `property` set to the field's path
+(`time_range_settings.exclude[0].end`, `bin_count`, `dataset_id`). The store's own exceptions
+(not found, conflict, stale write, training cap) are mapped here too, so no route translates errors.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ueba_api.models import ErrorCode
+from ueba_server.dataset_store import DatasetConflict, DatasetNotFound, StaleWrite, TooManyTrainings
 
 logger = logging.getLogger("ueba_server")
 
@@ -63,6 +68,7 @@ _CODES_BY_STATUS = {
     404: ErrorCode.GENERAL_ERROR,
     405: ErrorCode.BAD_REQUEST,
     409: ErrorCode.GENERAL_ERROR,
+    412: ErrorCode.GENERAL_ERROR,
     413: ErrorCode.VALUE_OUT_OF_BOUNDS,
 }
 
@@ -85,6 +91,24 @@ class ApiError(Exception):
         self.code = code
         self.property = property
         self.headers = headers
+
+
+class OAuthError(Exception):
+    """Answered in the OAuth2 shape `{error, error_description}`, not the UEBA error body."""
+
+    def __init__(
+        self, status_code: int, error: str, description: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(description)
+        self.status_code = status_code
+        self.error = error
+        self.description = description
+        self.headers = headers
+
+
+class OAuthErrorBody(BaseModel):
+    error: str
+    error_description: str
 
 
 def error_body(
@@ -144,6 +168,32 @@ async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     )
 
 
+async def _not_found(_: Request, exc: DatasetNotFound) -> JSONResponse:
+    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc), "dataset_id"), status_code=404)
+
+
+async def _conflict(_: Request, exc: DatasetConflict) -> JSONResponse:
+    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc)), status_code=409)
+
+
+async def _stale_write(_: Request, exc: StaleWrite) -> JSONResponse:
+    return JSONResponse(error_body(ErrorCode.GENERAL_ERROR, str(exc), exc.header), status_code=412)
+
+
+async def _too_many_trainings(_: Request, exc: TooManyTrainings) -> JSONResponse:
+    # 429 with Retry-After: the refusal is about load, not the dataset; the same call later succeeds.
+    body = error_body(ErrorCode.GENERAL_ERROR, str(exc))
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_seconds)})
+
+
+async def _oauth_error(_: Request, exc: OAuthError) -> JSONResponse:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="privx"'
+    body = OAuthErrorBody(error=exc.error, error_description=exc.description).model_dump()
+    return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _CODES_BY_STATUS.get(exc.status_code, ErrorCode.BAD_REQUEST)
     if exc.status_code == 404:
@@ -165,5 +215,10 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DatasetNotFound, _not_found)
+    app.add_exception_handler(DatasetConflict, _conflict)
+    app.add_exception_handler(StaleWrite, _stale_write)
+    app.add_exception_handler(TooManyTrainings, _too_many_trainings)
+    app.add_exception_handler(OAuthError, _oauth_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

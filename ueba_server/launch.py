@@ -12,6 +12,7 @@ if that one is killed, so a crashed app or test session leaves no server behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -90,7 +91,8 @@ class RunningServer:
 
     def kill(self) -> None:
         """SIGKILL to the server and its training workers, as a crash would (for restart tests)."""
-        if self.process.poll() is None:
+        # The whole group even when the server itself already ended: its workers may not have.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self._log.close()
@@ -117,11 +119,13 @@ def start_server(
     demo: bool = False,
     startup_timeout: float | None = None,
     token_lifetime: int | None = None,
+    max_trainings: int | None = None,
 ) -> RunningServer:
     """Starts the server and returns once its /status answers (RuntimeError if it does not).
 
     `startup_timeout` None waits `default_startup_timeout(connections)`: 120 s plus 30 s per million
-    connections (10M: 420 s). `token_lifetime` (seconds a bearer token lives) is an addition to the
+    connections (10M: 420 s). `token_lifetime` (seconds a bearer token lives) and `max_trainings` (the
+    cap of concurrent trainings) are additions to the
     documented signature.
     """
     data_dir = Path(data_dir).resolve()
@@ -151,6 +155,7 @@ def start_server(
         ("--seed", seed),
         ("--epochs", epochs),
         ("--token-lifetime", token_lifetime),
+        ("--max-trainings", max_trainings),
     )
     for option, value in sizes:
         if value is not None:
@@ -197,11 +202,12 @@ def _wait_until_ready(server: RunningServer, timeout: float) -> None:
                 f"{_log_tail(server.data_dir / LOG_FILE)}"
             )
         if server.ca_cert is None or server.ca_cert.exists():
-            verify = ssl.create_default_context(cafile=server.ca_cert) if server.ca_cert else True
             try:
+                # A certificate left torn by a crash reads as an SSLError until the server remakes it.
+                verify = ssl.create_default_context(cafile=server.ca_cert) if server.ca_cert else True
                 if httpx.get(status_url, verify=verify, timeout=2.0).status_code == 200:
                     return
-            except httpx.TransportError:
+            except (httpx.TransportError, ssl.SSLError):
                 pass
         time.sleep(0.2)
     log_tail = _log_tail(server.data_dir / LOG_FILE)

@@ -25,3 +25,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Done; the body is empty"}}
+
+# Extensions of the contract, declared where they apply.
+CONDITIONAL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    412: {"model": ErrorBody, "description": "Changed since the version If-Match / If-Unmodified-Since names"}
+}
+TRAINING_CAP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "The cap of concurrent trainings is reached (see Retry-After)"}
+}

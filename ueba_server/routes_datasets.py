@@ -5,15 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
 from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MAX_HISTOGRAM_BINS
 from ueba_api.models import Dataset, DatasetList
 from ueba_server.auth import ManageCaller, ViewCaller
 from ueba_server.connections import Window
-from ueba_server.openapi import EMPTY_OK, ERROR_RESPONSES, UEBA_PREFIX
+from ueba_server.openapi import (
+    CONDITIONAL_RESPONSES,
+    EMPTY_OK,
+    ERROR_RESPONSES,
+    TRAINING_CAP_RESPONSES,
+    UEBA_PREFIX,
+)
+from ueba_server.preconditions import Precondition, etag, last_modified
 from ueba_server.schemas import ConnectionCount, CreatedId, DatasetRequest, TimeRangeRequest
 from ueba_server.state import State
+from ueba_server.wire import json_response
 
 router = APIRouter(prefix=UEBA_PREFIX, tags=["datasets"], responses=ERROR_RESPONSES)
 
@@ -24,12 +32,29 @@ BinCount = Annotated[
 DatasetId = Annotated[uuid.UUID, Path(description="The dataset's id (a UUID)")]
 
 
+async def _precondition(
+    if_match: Annotated[
+        str | None, Header(description="Extension: the ETag of GET /datasets/{id}; 412 if it changed since")
+    ] = None,
+    if_unmodified_since: Annotated[
+        str | None, Header(description="Extension: the Last-Modified of GET /datasets/{id}; 412 if newer")
+    ] = None,
+) -> Precondition:
+    return Precondition(if_match, if_unmodified_since)
+
+
+Conditional = Annotated[Precondition, Depends(_precondition)]
+
+
+# The store's dicts are the contract's shapes already (tests/server/test_wire.py checks them against the
+# models): they are serialised once, with no second validation through the response model, which stays
+# declared for the OpenAPI description.
 @router.get("/datasets", response_model=DatasetList, summary="List datasets with their training history")
 def list_datasets(
     _: ViewCaller, state: State, logs: Logs = False, bin_count: BinCount = DEFAULT_HISTOGRAM_BINS
-) -> dict:
+) -> Response:
     items = state.datasets.list(logs=logs, bin_count=bin_count)
-    return {"count": len(items), "items": items}
+    return json_response({"count": len(items), "items": items})
 
 
 @router.post(
@@ -39,43 +64,60 @@ def create_dataset(caller: ManageCaller, state: State, dataset: DatasetRequest) 
     return CreatedId(id=state.datasets.create(dataset, caller.name))
 
 
-@router.get("/datasets/{dataset_id}", response_model=Dataset, summary="Get a dataset")
-def get_dataset(
+# Reads of one dataset or setting are async: a small read transaction on the loop thread's own
+# connection costs less than the hop to the thread pool. Listings (re-binning) and writes (which may
+# wait for SQLite's write lock) stay on the pool.
+@router.get(
+    "/datasets/{dataset_id}",
+    response_model=Dataset,
+    summary="Get a dataset (ETag and Last-Modified of its definition: see If-Match on PUT and DELETE)",
+)
+async def get_dataset(
     _: ViewCaller,
     state: State,
     dataset_id: DatasetId,
     logs: Logs = False,
     bin_count: BinCount = DEFAULT_HISTOGRAM_BINS,
-) -> dict:
-    return state.datasets.get(str(dataset_id), logs=logs, bin_count=bin_count)
+) -> Response:
+    dataset = state.datasets.get(str(dataset_id), logs=logs, bin_count=bin_count)
+    updated = dataset["updated"]
+    return json_response(dataset, headers={"ETag": etag(updated), "Last-Modified": last_modified(updated)})
 
 
 @router.put(
     "/datasets/{dataset_id}",
     response_class=Response,
-    responses=EMPTY_OK,
+    responses=EMPTY_OK | CONDITIONAL_RESPONSES,
     summary="Update a dataset: empties its training history and deletes its weights",
 )
 def update_dataset(
-    caller: ManageCaller, state: State, dataset_id: DatasetId, dataset: DatasetRequest
+    caller: ManageCaller,
+    state: State,
+    dataset_id: DatasetId,
+    dataset: DatasetRequest,
+    precondition: Conditional,
 ) -> Response:
-    state.datasets.update(str(dataset_id), dataset, caller.name)
-    state.supervisor.stop_worker(str(dataset_id))
+    state.service.update(str(dataset_id), dataset, caller.name, precondition)
     return Response(status_code=200)
 
 
 @router.delete(
-    "/datasets/{dataset_id}", response_class=Response, responses=EMPTY_OK, summary="Delete a dataset"
+    "/datasets/{dataset_id}",
+    response_class=Response,
+    responses=EMPTY_OK | CONDITIONAL_RESPONSES,
+    summary="Delete a dataset",
 )
-def delete_dataset(_: ManageCaller, state: State, dataset_id: DatasetId) -> Response:
-    state.datasets.delete(str(dataset_id))
-    state.supervisor.stop_worker(str(dataset_id))
+def delete_dataset(
+    _: ManageCaller, state: State, dataset_id: DatasetId, precondition: Conditional
+) -> Response:
+    state.service.delete(str(dataset_id), precondition)
     return Response(status_code=200)
 
 
 @router.post(
     "/train/{dataset_id}",
     response_model=ConnectionCount,
+    responses=TRAINING_CAP_RESPONSES,
     summary="Train (or retrain) a dataset in the background",
 )
 def train_dataset(
@@ -86,7 +128,7 @@ def train_dataset(
         bool, Query(description="Make the dataset the active one once the training succeeds")
     ] = False,
 ) -> ConnectionCount:
-    return ConnectionCount(count=state.supervisor.start(str(dataset_id), set_active_after_training))
+    return ConnectionCount(count=state.service.train(str(dataset_id), set_active_after_training))
 
 
 @router.post(

@@ -39,10 +39,10 @@ def get_status(state: State) -> dict:
 
 
 @router.get("/status/internal", response_model=InternalStatus, summary="Training and inference state")
-def get_internal_status(_: ViewCaller, state: State) -> dict:
+async def get_internal_status(_: ViewCaller, state: State) -> dict:
     active = state.datasets.active_dataset_id()
     return {
-        "training_status": "TRAINING" if state.supervisor.is_training() else "IDLE",
+        "training_status": "TRAINING" if state.service.is_training() else "IDLE",
         "inference_status": "RUNNING" if active else "STOPPED",
         "dataset_id": active,
         "instances": state.datasets.latest_results(),

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictStr,
     ValidationInfo,
@@ -26,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ueba_api.limits import MAX_COMMENT_LENGTH, MAX_EXCLUDED_PERIODS
-from ueba_api.models import AnomalyAction, as_utc
+from ueba_api.models import AnomalyAction, as_utc, format_utc
 
 
 def _timestamp_text(value: Any) -> Any:
@@ -37,8 +38,23 @@ def _timestamp_text(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(as_utc)]
-"""An RFC 3339 string with a time zone (`Z` or an offset), held in UTC."""
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return as_utc(value)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC moment
+        raise PydanticCustomError(
+            "VALUE_OUT_OF_BOUNDS", "must fall between the years 1 and 9999 once converted to UTC"
+        ) from None
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_timestamp_text),
+    AfterValidator(_in_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json-unless-none"),
+]
+"""An RFC 3339 string with a time zone (`Z` or an offset), held in UTC; stored and answered as the
+contract writes it (`...Z`, fractions only when there are any), so stored JSON goes out unchanged."""
 
 
 def _end_after_start(end: datetime | None, info: ValidationInfo) -> datetime | None:

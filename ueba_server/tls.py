@@ -1,4 +1,9 @@
-"""A self-signed certificate for localhost and 127.0.0.1, kept in the data dir so clients can trust it."""
+"""A self-signed certificate for localhost and 127.0.0.1, kept in the data dir so clients can trust it.
+
+Both files are written temp-then-rename (a crash leaves the old file or the new one, never half of one),
+and a pair that cannot be read or does not belong together (a crash between the two renames, a torn
+file from an older version) is made anew instead of failing every later start.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ NAMES = [
 def self_signed_certificate(data_dir: Path) -> tuple[Path, Path]:
     """(certificate PEM, key PEM) in the data dir: reused while valid, made anew otherwise."""
     cert_path, key_path = data_dir / CERT_FILE, data_dir / KEY_FILE
-    if _still_valid(cert_path) and key_path.exists():
+    if _usable_pair(cert_path, key_path):
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "UEBA reference server (localhost)")])
@@ -66,15 +71,32 @@ def self_signed_certificate(data_dir: Path) -> tuple[Path, Path]:
     key_bytes = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as key_file:
-        key_file.write(key_bytes)
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_atomically(key_path, key_bytes, mode=0o600)
+    _write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return cert_path, key_path
 
 
-def _still_valid(cert_path: Path) -> bool:
-    if not cert_path.exists():
+def _usable_pair(cert_path: Path, key_path: Path) -> bool:
+    """Both files readable, the key the certificate's, and the certificate valid for a while yet."""
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
         return False
-    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    return certificate.not_valid_after_utc - RENEW_BEFORE > datetime.now(UTC)
+    matches = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return matches and certificate.not_valid_after_utc - RENEW_BEFORE > datetime.now(UTC)
+
+
+def _write_atomically(path: Path, content: bytes, *, mode: int) -> None:
+    """Write beside the target, flush to disk, then rename over it (atomic on POSIX)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)

@@ -114,7 +114,7 @@ class _Run:
 
     def _train(self) -> None:
         job = self.job
-        window = Window.from_request(self.store.time_range(job.dataset_id))
+        window = Window.from_request(self.store.run_time_range(job.result_id))
         connections = ConnectionStore(self.database).load(window, limit=job.connection_limit, seed=job.seed)
         connections = connections.drop(columns="is_anomaly")
         training, validation = split(connections, job.seed)

@@ -6,10 +6,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ueba_api import ConflictError, NotFoundError, TimeRange, TrainingResult, UebaClient
+from ueba_server.config import FEATURE_CONFIG_NAME, MAX_TRAINING_CONNECTIONS
+from ueba_server.dataset_store import DatasetStore
 from ueba_server.launch import RunningServer
 from ueba_server.openapi import UEBA_PREFIX
 
@@ -107,3 +110,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} within {timeout} s")
         time.sleep(0.1)
+
+
+def start_run(
+    store: DatasetStore,
+    dataset_id: str,
+    *,
+    connections: int = 10_000,
+    set_active: bool = False,
+    **options: Any,
+) -> int:
+    """A TRAINING run of the store's dataset whose range is counted as `connections`; its result id."""
+    run = store.start_training(
+        dataset_id,
+        FEATURE_CONFIG_NAME,
+        set_active,
+        count=lambda _: connections,
+        connection_limit=MAX_TRAINING_CONNECTIONS,
+        **options,
+    )
+    return run.result_id

@@ -26,6 +26,13 @@ def assert_contract_error(response: httpx.Response, status: int, code: str, prop
 
 
 BODY_CASES = [
+    pytest.param(
+        "/query-connection-count",
+        {"start": "0001-01-01T00:00:01+00:01"},  # found by fuzzing: a 500 (OverflowError) before
+        "VALUE_OUT_OF_BOUNDS",
+        "start",
+        id="a time before year 1 in UTC",
+    ),
     pytest.param("/datasets", {}, "REQUIRED_VALUE_MISSING", "time_range_settings", id="missing time range"),
     pytest.param(
         "/datasets",

@@ -25,6 +25,7 @@ from ueba_server.config import (
     ServerConfig,
 )
 from ueba_server.connections import Window
+from ueba_server.demo import create_demo_dataset
 from ueba_server.launch import PROJECT_ROOT, RunningServer, _free_port, default_startup_timeout
 from ueba_server.openapi import UEBA_PREFIX
 from ueba_server.state import ServerState
@@ -127,7 +128,7 @@ def test_demo_start_prints_the_demo_credentials_and_trains_the_last_90_days(tmp_
 def test_a_demo_on_a_history_too_small_for_90_days_trains_on_all_of_it(tmp_path: Path) -> None:
     state = ServerState.open(ServerConfig(data_dir=tmp_path, connections=6_000, seed=3, epochs=1))
     try:
-        state.create_demo_dataset()
+        create_demo_dataset(state.service, state.counter)
         (demo,) = state.datasets.list()
         in_range = state.counter.count(Window.from_request(state.datasets.time_range(demo["id"])))
         run = demo["training_results"][0]

@@ -3,6 +3,8 @@ single-TRAINING and single-active rules that SQLite itself enforces."""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,10 +13,12 @@ import pandas as pd
 import pytest
 
 from ueba_server.connections import ConnectionCounter, ConnectionStore, Window
-from ueba_server.database import Database
+from ueba_server.database import SCHEMA, Database
 from ueba_server.dataset_store import DatasetConflict, DatasetStore
 from ueba_server.generator import GeneratorSettings, generate_connections
 from ueba_server.schemas import DatasetRequest
+
+from .helpers import start_run
 
 SETTINGS = GeneratorSettings(connections=20_000, days=60, end=datetime(2025, 1, 1, tzinfo=UTC), seed=8)
 
@@ -76,10 +80,10 @@ def test_sqlite_refuses_a_second_training_and_a_second_active_dataset(tmp_path: 
     datasets = DatasetStore(database, tmp_path / "models")
     request = DatasetRequest.model_validate({"time_range_settings": {}})
     first, second = datasets.create(request, "tester"), datasets.create(request, "tester")
-    run = datasets.start_training(first, "ueba-default-v1", 10_000, set_active=True)
+    run = start_run(datasets, first, set_active=True)
     with pytest.raises(DatasetConflict, match="Training is already on-going"):
-        datasets.start_training(first, "ueba-default-v1", 10_000, set_active=False)
-    datasets.start_training(second, "ueba-default-v1", 10_000, set_active=False)  # other datasets may train
+        start_run(datasets, first)
+    start_run(datasets, second)  # other datasets may train
 
     assert datasets.finish_success(run, np.linspace(0.0, 1.0, 2_000), "done")
     assert not datasets.finish_failure(run, "LATE", "a finished run cannot fail any more")
@@ -90,7 +94,7 @@ def test_sqlite_refuses_a_second_training_and_a_second_active_dataset(tmp_path: 
 
 def trained(datasets: DatasetStore, losses: np.ndarray) -> str:
     dataset_id = datasets.create(DatasetRequest.model_validate({"time_range_settings": {}}), "tester")
-    run = datasets.start_training(dataset_id, "ueba-default-v1", 10_000, set_active=False)
+    run = start_run(datasets, dataset_id)
     assert datasets.finish_success(run, losses, "done")
     return dataset_id
 
@@ -120,10 +124,49 @@ def test_listings_rebin_each_histogram_once_per_bin_count_and_forget_changed_res
 
     datasets.update(first, DatasetRequest.model_validate({"time_range_settings": {}}), "tester")
     assert len(datasets.histograms) == 2  # its 9-bin histogram is gone (its 7-bin one made room before)
-    run = datasets.start_training(first, "ueba-default-v1", 10_000, set_active=False)
+    run = start_run(datasets, first)
     assert datasets.finish_success(run, rng.gamma(2.0, size=300), "retrained")
     assert sum(histograms(datasets.list(bin_count=9))[first]["hist"]) == 300
 
     off = DatasetStore(database, tmp_path / "models", histogram_cache_size=0)
     assert histograms(off.list(bin_count=9)) == histograms(datasets.list(bin_count=9))
     assert len(off.histograms) == 0
+
+
+def test_a_finished_run_stores_its_default_histogram_so_listings_never_rebin_it(tmp_path: Path) -> None:
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    datasets = DatasetStore(database, tmp_path / "models", histogram_cache_size=1)
+    losses = np.random.default_rng(2).gamma(2.0, size=1_000)
+    ids = [trained(datasets, losses) for _ in range(3)]  # more runs than the cache holds
+
+    for _ in range(2):
+        listed = histograms(datasets.list())
+    assert (datasets.histograms.misses, datasets.histograms.hits) == (0, 0)  # the cache is not even asked
+    counts, edges = np.histogram(losses.astype(np.float32).astype(np.float64), bins=50)
+    for dataset_id in ids:
+        assert listed[dataset_id] == {"hist": counts.tolist(), "bin_edges": edges.tolist()}
+    assert len(histograms(datasets.list(bin_count=7))[ids[0]]["hist"]) == 7  # other bin counts re-bin
+    assert datasets.histograms.misses == 3
+
+
+def test_a_store_of_an_older_version_gains_the_new_columns_and_wire_form_ranges(tmp_path: Path) -> None:
+    old_schema = re.sub(r"validation_losses BLOB,.*?\n\);", "validation_losses BLOB\n);", SCHEMA, flags=re.S)
+    assert "default_histogram" not in old_schema.split("CREATE TABLE IF NOT EXISTS connections")[0]
+    with sqlite3.connect(tmp_path / "ueba.sqlite3") as connection:
+        connection.executescript(old_schema)
+        connection.execute(
+            "INSERT INTO datasets (id, time_range, created, created_by, updated, updated_by)"
+            " VALUES ('old', ?, 'c', 'x', 'u', 'x')",
+            ('{"start":"2024-03-01T00:00:00.250000Z","end":null,"exclude":[]}',),
+        )
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    datasets = DatasetStore(database, tmp_path / "models")
+    datasets.canonicalise_time_ranges()
+
+    assert datasets.get("old")["time_range_settings"] == {
+        "start": "2024-03-01T00:00:00.25Z", "end": None, "exclude": []
+    }
+    run = start_run(datasets, "old")  # the added columns are there
+    assert datasets.run_time_range(run).start == datetime(2024, 3, 1, 0, 0, 0, 250_000, tzinfo=UTC)

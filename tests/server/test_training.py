@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ueba_api import ConflictError, Dataset, TimeRange, TrainingResult, UebaClient
-from ueba_server.evaluation import score_dataset
 from ueba_server.launch import RunningServer
 
+from .evaluation import score_dataset
 from .helpers import last_days, remove_dataset, wait_for_training
 
 
