@@ -159,7 +159,7 @@ def _missing_losses(training: list[float], validation: list[float]) -> QualityHi
         return None
     message = (
         f"The server sent no usable loss (null or not a number) for {' and for '.join(gaps)}: the curves "
-        "have gaps there, and the checks of the curves skip those epochs."
+        "skip those epochs (drawn from the epoch before to the epoch after), and so do their checks."
     )
     return QualityHint(HintKind.MISSING_LOSS, Severity.WARNING, message)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
@@ -309,14 +310,20 @@ class ThresholdReading:
 
     def sentence(self) -> str:
         decimals = _decimals_for(self.share_precision * 100)
-        return (f"**{self.share:.{decimals}%}** ± {self.share_precision:.{decimals}%} of the validation "
-                f"connections have a loss above **{self.threshold:.5g}** ± {self.threshold_precision:.1g} "
+        share, threshold = f"{self.share:.{decimals}%}", f"{self.threshold:.5g}"
+        return (f"**{share}** ± {self.share_precision:.{decimals}%} of the validation connections have a "
+                f"loss above **{threshold}** ± {_one_digit(self.threshold_precision)} "
                 f"(about {self.flagged:,.0f} of {self.validation:,.0f}).")
 
     def precision_note(self) -> str:
         return (f"Read from the server's {self.bins:,}-bin histogram, whatever the chart shows; between a "
                 "bin's edges it is interpolated, so the ± is half the share and half the width of the bin "
                 "the threshold falls in.")
+
+
+def _one_digit(value: float) -> str:
+    """A precision to one significant digit, never in exponent form: 0.00002, not 2e-05."""
+    return np.format_float_positional(value, precision=1, unique=False, fractional=False, trim="-")
 
 
 def _decimals_for(percent: float) -> int:
