@@ -30,9 +30,10 @@ ALREADY_RUNNING = "A training is already running for this dataset: wait for it t
 
 LOSS_FORMAT = "%.5g"
 HISTORY_COLUMNS = {
-    "run": st.column_config.NumberColumn("Run", help="1 = the oldest training of this dataset"),
+    # q99 and q999 come fourth and fifth; narrow columns before them keep them in sight at any width.
+    "run": st.column_config.NumberColumn("Run", help="1 = the oldest training of this dataset", width="small"),
     "created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-    "status": st.column_config.TextColumn("Status"),
+    "status": st.column_config.TextColumn("Status", width="small"),
     "feature_config_name": st.column_config.TextColumn("Feature config"),
     "num_connections": st.column_config.NumberColumn("Connections", format="localized"),
     "epochs": st.column_config.NumberColumn("Epochs"),
@@ -46,9 +47,10 @@ HISTORY_COLUMNS = {
     "std": st.column_config.NumberColumn(
         "Std", format=LOSS_FORMAT, help="Standard deviation of the per-connection validation loss"),
     "quantile_99": st.column_config.NumberColumn(
-        "q99", format=LOSS_FORMAT, help="99th percentile of the per-connection validation loss"),
+        "q99", format=LOSS_FORMAT, help="99th percentile of the per-connection validation loss", width="small"),
     "quantile_999": st.column_config.NumberColumn(
-        "q999", format=LOSS_FORMAT, help="99.9th percentile of the per-connection validation loss"),
+        "q999", format=LOSS_FORMAT, help="99.9th percentile of the per-connection validation loss",
+        width="small"),
     "error_code": st.column_config.TextColumn("Error code"),
     "error_details": st.column_config.TextColumn("Error details", width="large"),
 }
@@ -62,8 +64,12 @@ def pick_dataset(client: UebaClient) -> str:
     Without `?dataset=` the picker starts on `review.default_dataset_id`: the active dataset, else the one
     trained last, else the newest.
     """
+    wanted = navigation.dataset_id_from_query()
     with calls.api_call("load the datasets") as outcome:
         datasets = listing.datasets(client)
+        if wanted and wanted not in {dataset.id for dataset in datasets}:
+            listing.forget_listing()  # made since the list was cached (elsewhere, or by another client)?
+            datasets = listing.datasets(client)
     if not outcome.ok:
         st.stop()
     if not datasets:
@@ -71,7 +77,6 @@ def pick_dataset(client: UebaClient) -> str:
         st.page_link(navigation.DATASETS_PAGE, label="Open the datasets", icon=":material/table:")
         st.stop()
     labels = {dataset.id: review.dataset_choice_label(dataset) for dataset in datasets}
-    wanted = navigation.dataset_id_from_query()
     if wanted and wanted not in labels:
         st.error(f"There is no dataset with the id {wanted!r}. Pick one below.", icon=":material/error:")
     ids = list(labels)

@@ -217,12 +217,17 @@ def listed(datasets: Iterable[Dataset]) -> list[Dataset]:
     ]
 
 
-def trainings_running(internal: InternalStatus | None) -> frozenset[str]:
-    """The server's ids of the runs `/status/internal` lists as TRAINING (empty without that endpoint)."""
+def knows_every_finished_run(datasets: Iterable[Dataset], internal: InternalStatus | None) -> bool:
+    """Whether a listing holds every finished run `/status/internal` names (each dataset's latest run),
+    with its status: False once a training has ended since the listing was made, whoever started it.
+    Runs still TRAINING are not asked about (a page fetches its own dataset's runs). Without that endpoint
+    (newer PrivX) there is nothing to compare, and the listing counts as current."""
     if internal is None:
-        return frozenset()
-    return frozenset(instance.id for instance in internal.instances
-                     if instance.id and instance.status == TrainingStatus.TRAINING)
+        return True
+    listed_runs = {(result.created, status_text(result)) for dataset in datasets
+                   for result in dataset.training_results}
+    return all((instance.created, instance.status) in listed_runs for instance in internal.instances
+               if instance.status != TrainingStatus.TRAINING)
 
 
 def server_run_id(internal: InternalStatus | None, result: TrainingResult) -> str | None:

@@ -15,8 +15,6 @@ another one's credentials fetched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 
 from ueba_api import review
@@ -32,33 +30,24 @@ LISTING_BIN_COUNT = 1
 KEPT_RUNS = 64
 
 
-@dataclass(frozen=True)
-class _Listing:
-    datasets: list[Dataset]
-    training: frozenset[str]
-    """The server's ids of the runs TRAINING when the list was fetched: when one ends, the list is old."""
-
-
 def _server_key() -> str:
     return calls.fingerprint(calls.active_settings())
 
 
 @st.cache_data(ttl=LISTING_TTL_SECONDS, show_spinner=False, refresh_mode="background", max_entries=16)
-def _cached_listing(server_key: str, _client: UebaClient) -> _Listing:
-    training = review.trainings_running(_client.get_internal_status())
-    items = _client.list_datasets(logs=False, bin_count=LISTING_BIN_COUNT).items
-    return _Listing(review.listed(items), training)
+def _cached_listing(server_key: str, _client: UebaClient) -> list[Dataset]:
+    return review.listed(_client.list_datasets(logs=False, bin_count=LISTING_BIN_COUNT).items)
 
 
 def datasets(client: UebaClient) -> list[Dataset]:
     """Every dataset, slim (`review.listed`), from the shared cache; UebaError as the client raises it."""
     key = _server_key()
     with st.spinner(f"Loading the list of datasets from {client.base_url}…"):
-        listing = _cached_listing(key, client)
-        if listing.training and listing.training - review.trainings_running(client.get_internal_status()):
+        listed = _cached_listing(key, client)
+        if not review.knows_every_finished_run(listed, client.get_internal_status()):
             forget_listing()  # a training has ended since: its dataset's runs and badges changed
-            listing = _cached_listing(key, client)
-    return listing.datasets
+            listed = _cached_listing(key, client)
+    return listed
 
 
 def forget_listing() -> None:

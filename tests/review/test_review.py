@@ -388,10 +388,25 @@ INTERNAL = {"training_status": "TRAINING", "instances": [
 
 def test_the_servers_run_ids_from_the_internal_status() -> None:
     internal = InternalStatus.model_validate(INTERNAL)
-    assert review.trainings_running(internal) == {"17"}
-    assert review.trainings_running(None) == frozenset()
     assert review.server_run_id(internal, result(created="2024-04-02T08:15:00.5Z")) == "17"
     # Two runs created at the same time: which is which cannot be told, so neither is named.
     assert review.server_run_id(internal, result(created="2024-04-01T10:00:00Z")) is None
     assert review.server_run_id(internal, result(created="2024-05-01T10:00:00Z")) is None
     assert review.server_run_id(None, result(created="2024-04-02T08:15:00.5Z")) is None
+
+
+def test_a_listing_is_old_once_a_training_ended_that_it_does_not_know() -> None:
+    internal = InternalStatus.model_validate(INTERNAL)
+    runs = [{"status": "SUCCESS", "created": "2024-04-01T10:00:00Z"},
+            {"status": "FAILURE", "created": "2024-04-01T10:00:00Z"}]
+    listed = [wire_dataset("a", runs=runs[:1]), wire_dataset("b", runs=runs[1:])]
+    # Run 17 still trains: a listing need not know it (the page fetches its own dataset).
+    assert review.knows_every_finished_run(listed, internal)
+    ended = InternalStatus.model_validate(
+        {"instances": [*INTERNAL["instances"][1:], {"id": "17", "status": "SUCCESS",
+                                                     "created": "2024-04-02T08:15:00.5Z"}]})
+    assert not review.knows_every_finished_run(listed, ended)
+    assert review.knows_every_finished_run(
+        [*listed, wire_dataset("c", runs=[{"status": "SUCCESS", "created": "2024-04-02T08:15:00.5Z"}])],
+        ended)
+    assert review.knows_every_finished_run([], None), "without /status/internal: nothing to compare"
