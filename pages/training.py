@@ -31,7 +31,8 @@ ALREADY_RUNNING = "A training is already running for this dataset: wait for it t
 LOSS_FORMAT = "%.5g"
 HISTORY_COLUMNS = {
     # q99 and q999 come fourth and fifth; narrow columns before them keep them in sight at any width.
-    "run": st.column_config.NumberColumn("Run", help="1 = the oldest training of this dataset", width="small"),
+    "run": st.column_config.NumberColumn("Run", help="1 = the oldest training of this dataset",
+                                         width="small"),
     "created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     "status": st.column_config.TextColumn("Status", width="small"),
     "feature_config_name": st.column_config.TextColumn("Feature config"),
@@ -47,7 +48,8 @@ HISTORY_COLUMNS = {
     "std": st.column_config.NumberColumn(
         "Std", format=LOSS_FORMAT, help="Standard deviation of the per-connection validation loss"),
     "quantile_99": st.column_config.NumberColumn(
-        "q99", format=LOSS_FORMAT, help="99th percentile of the per-connection validation loss", width="small"),
+        "q99", format=LOSS_FORMAT, help="99th percentile of the per-connection validation loss",
+        width="small"),
     "quantile_999": st.column_config.NumberColumn(
         "q999", format=LOSS_FORMAT, help="99.9th percentile of the per-connection validation loss",
         width="small"),

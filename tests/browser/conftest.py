@@ -75,6 +75,19 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
     raise RuntimeError(f"streamlit did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
+def start_streamlit(
+    port: int, environment: dict[str, str], secrets: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """`streamlit run app.py` on `port`, with `secrets` as its only secrets file, output to `log`."""
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
+    ]
+    with log.open("wb") as output:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 @pytest.fixture(scope="module")
 def streamlit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     home = tmp_path_factory.mktemp("streamlit-app")
@@ -82,15 +95,8 @@ def streamlit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningA
     port = free_port()
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}
     environment |= APP_ENVIRONMENT | {"UEBA_NOTEBOOK_DATA_DIR": str(data_dir)}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.fileWatcherType", "none",
-        # No secrets.toml a developer may keep in the checkout: the app must start its embedded server.
-        "--secrets.files", str(home / "no-secrets.toml"),
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+    # No secrets.toml a developer may keep in the checkout: the app must start its embedded server.
+    process = start_streamlit(port, environment, home / "no-secrets.toml", log)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(url, process, log)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.app.conftest import privx_secrets, status_detail, train_and_wait
-from tests.browser.conftest import PROJECT_ROOT, RunningApp, free_port, wait_until_healthy
+from tests.browser.conftest import PROJECT_ROOT, RunningApp, free_port, start_streamlit, wait_until_healthy
 from ueba_api.models import Dataset, TimeRange
 from ueba_server.launch import RunningServer, start_server
 
@@ -65,12 +63,7 @@ def review_app(tmp_path_factory: pytest.TempPathFactory, review_server: RunningS
     port = free_port()
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}
     environment["UEBA_NOTEBOOK_DATA_DIR"] = str(home / "unused-embedded-server")
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.fileWatcherType", "none",
-               "--secrets.files", str(secrets)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+    process = start_streamlit(port, environment, secrets, log)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(url, process, log)
