@@ -20,10 +20,13 @@ import streamlit as st
 from ueba_api import review
 from ueba_api.client import UebaClient
 from ueba_api.limits import MAX_HISTOGRAM_BINS
-from ueba_api.models import Dataset, Histogram, TrainingResult, TrainingStatus
+from ueba_api.models import Dataset, Histogram, InternalStatus, TrainingResult, TrainingStatus
 from ui import calls
 
 LISTING_TTL_SECONDS = 60
+# How often the list is checked against /status/internal (which grows by ~100 bytes a dataset): a page
+# rerun within this time asks the server for nothing about the list.
+CHECK_SECONDS = 10
 # A listing has no use for a histogram; 1 is the fewest bins the API allows.
 LISTING_BIN_COUNT = 1
 # Finished runs never change: their histograms and logs are kept until evicted.
@@ -39,12 +42,17 @@ def _cached_listing(server_key: str, _client: UebaClient) -> list[Dataset]:
     return review.listed(_client.list_datasets(logs=False, bin_count=LISTING_BIN_COUNT).items)
 
 
+@st.cache_data(ttl=CHECK_SECONDS, show_spinner=False, max_entries=16)
+def _cached_internal_status(server_key: str, _client: UebaClient) -> InternalStatus | None:
+    return _client.get_internal_status()
+
+
 def datasets(client: UebaClient) -> list[Dataset]:
     """Every dataset, slim (`review.listed`), from the shared cache; UebaError as the client raises it."""
     key = _server_key()
     with st.spinner(f"Loading the list of datasets from {client.base_url}…"):
         listed = _cached_listing(key, client)
-        if not review.knows_every_finished_run(listed, client.get_internal_status()):
+        if not review.knows_every_finished_run(listed, _cached_internal_status(key, client)):
             forget_listing()  # a training has ended since: its dataset's runs and badges changed
             listed = _cached_listing(key, client)
     return listed
