@@ -70,7 +70,8 @@ columns = st.columns(2, gap="large")
 for side, column, default in zip(SIDES, columns, defaults, strict=True):
     with column:
         index = st.selectbox(f"Run {side}", range(len(runs)), index=default, key=f"compare.run.{side}",
-                             format_func=lambda i: review.run_choice_label(runs[i]))
+                             # Half a 1280 px window has no room for the time: the details below say it.
+                             format_func=lambda i: review.run_choice_label(runs[i], created=False))
         picked.append(index)
 try:
     with calls.api_call("load the runs picked") as loaded, st.spinner("Loading the two runs…"):

@@ -105,9 +105,10 @@ def utc_minutes(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if value else MISSING
 
 
-def run_choice_label(run: Run) -> str:
-    """How a run reads in a picker: "<label> · SUCCESS · 2024-04-02 08:15 UTC"."""
-    created = f" · {utc_minutes(run.result.created)}" if run.result.created else ""
+def run_choice_label(run: Run, *, created: bool = True) -> str:
+    """How a run reads in a picker: "<label> · SUCCESS · 2024-04-02 08:15 UTC"; without the time where a
+    picker is narrow and the time is shown beside it."""
+    created = f" · {utc_minutes(run.result.created)}" if created and run.result.created else ""
     return f"{run.label} · {status_text(run.result)}{created}"
 
 

@@ -172,7 +172,7 @@ def test_the_progress_panel_grows_with_the_training(
 
 def page_state(app: AppTest, proxy: CountingProxy, dataset_id: str) -> tuple[list[dict], str | None, int]:
     """The history rows, the run caption, and the dataset fetches of the page run just made."""
-    history = [frame.value for frame in app.dataframe if frame.key == "training.history"]
+    history = [frame.value for frame in app.dataframe]  # the page's one table
     captions = [caption.value for caption in app.caption if caption.value.startswith("Run #")]
     fetches = [exchange for exchange in proxy.take()
                if exchange.path == f"{UEBA_PREFIX}/datasets/{dataset_id}" and exchange.method == "GET"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -49,8 +49,13 @@ def trained_dataset(review_server: RunningServer) -> Iterator[Dataset]:
             time_range_settings=TimeRange(start=start, end=end),
             comment="Browser review: a month of connections with a long first line that names it"))
         train_and_wait(api, dataset_id)
+        # And a run that failed (too few connections), for the Compare page to pick.
+        failing = api.create_dataset(Dataset(
+            time_range_settings=TimeRange(start=end - timedelta(hours=6), end=end), comment="Too small"))
+        api.train_dataset(failing)
         yield train_and_wait(api, dataset_id)
         api.delete_dataset(dataset_id)
+        api.delete_dataset(failing)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +156,15 @@ def test_no_vega_warning_on_the_training_and_compare_pages(
     page.get_by_text("Log scale", exact=True).click()
     settled(page)
     charts_drawn(page, 2)
+    # A failed run (no losses, no histogram) against a good one.
+    page.get_by_role("combobox", name="Run A").click()
+    page.get_by_role("option", name=re.compile("Too small")).first.click()
+    settled(page)
+    charts_drawn(page, 2)
     assert vega_warnings(messages) == [], "\n".join(messages)
+    # Run #3 ended while the page watched it and was put under review: without Streamlit's warning (with
+    # a stack trace) about a widget given a default and a value through the Session State API.
+    assert "Session State API" not in review_app.log.read_text()
 
 
 def y_tick_labels(page: Page) -> list[str]:

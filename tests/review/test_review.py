@@ -185,6 +185,7 @@ def test_finished_message_says_the_outcome_and_the_error() -> None:
 def test_labels_for_pickers(dataset: Dataset) -> None:
     runs = frames.training_runs(dataset)
     assert review.run_choice_label(runs[1]) == "Q1 baseline #2 · SUCCESS · 2024-04-02 08:15 UTC"
+    assert review.run_choice_label(runs[1], created=False) == "Q1 baseline #2 · SUCCESS"
     assert review.dataset_choice_label(dataset) == "Q1 baseline · 5bf77342-221c-11ee-be56-0242ac120002"
     assert review.dataset_choice_label(Dataset.model_validate({"id": "d1", "time_range_settings": {}})) == (
         "No comment · d1"
