@@ -1,4 +1,7 @@
-"""A typed client for the PrivX UEBA API: `UebaClient`, its settings, errors and models."""
+"""The client library: a typed client for the PrivX UEBA API (`UebaClient`, settings, errors, models) and
+pure pandas/altair analysis (frames, charts, periods, quality, review, coverage, limits).
+It imports httpx, pydantic, pandas and altair only: never streamlit, fastapi, uvicorn, sklearn, ueba_server
+or the app."""
 
 from ueba_api.client import UebaClient
 from ueba_api.errors import (
@@ -11,6 +14,8 @@ from ueba_api.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    PreconditionFailedError,
+    RateLimitError,
     ServerError,
     UebaError,
 )
@@ -58,6 +63,8 @@ __all__ = [
     "NotFoundError",
     "Period",
     "PermissionDeniedError",
+    "PreconditionFailedError",
+    "RateLimitError",
     "ServerError",
     "ServiceState",
     "ServiceStatus",

@@ -12,11 +12,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Generator
+from typing import Annotated
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from ueba_api.errors import ApiResponseValidationError, ApiStatusError, AuthenticationError
+from ueba_api.settings import clean_token
 
 logger = logging.getLogger("ueba_api")
 
@@ -47,7 +49,9 @@ class BearerTokenAuth(httpx.Auth):
 
 
 class _TokenAnswer(BaseModel):
-    access_token: str = Field(min_length=1)
+    # Checked as a configured token is: one that could not go into a header is refused here, naming the
+    # field, rather than by httpx with the header's value in its message.
+    access_token: Annotated[str, BeforeValidator(clean_token)]
     expires_in: float | None = None
 
 
@@ -98,7 +102,9 @@ class PasswordGrantAuth(httpx.Auth):
         # calling thread and closes it (leaving the `with`) if the exchange fails. Another thread that
         # waited meanwhile finds the fresh token and does not log in a second time.
         with self._lock:
-            if self._token is None or self._token == rejected or self._clock() >= self._renew_at:
+            if self._token is not None and self._token == rejected:
+                self._token = None  # refused: should this login fail, the next call logs in first
+            if self._token is None or self._clock() >= self._renew_at:
                 answer = yield self._token_request(request)
                 self._store(answer)
             assert self._token is not None

@@ -10,14 +10,15 @@ subclass (`ueba_api.errors`).
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import logging
-import math
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Annotated, Any, Self, TypeVar
 from urllib.parse import quote
@@ -43,7 +44,9 @@ from ueba_api.errors import (
     ApiStatusError,
     ApiTimeoutError,
     NotFoundError,
+    UebaError,
     display_url,
+    readable_seconds,
 )
 from ueba_api.models import (
     AnomalyAction,
@@ -54,8 +57,15 @@ from ueba_api.models import (
     ServiceStatus,
     TimeRange,
     UebaConfiguration,
+    as_utc,
 )
-from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_TIMEOUT, ClientSettings, reveal
+from ueba_api.settings import (
+    DEFAULT_OAUTH_CLIENT_ID,
+    DEFAULT_TIMEOUT,
+    CallOptions,
+    ClientSettings,
+    reveal,
+)
 
 logger = logging.getLogger("ueba_api")
 
@@ -70,9 +80,22 @@ MAX_RETRY_AFTER = 60.0
 
 # Failures that happen before the request left this machine: resending cannot make the server act twice.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# Failures after which the request may or may not have reached the server (a read timeout, a dropped
-# connection, a garbled answer): only a request that is safe to repeat is sent again.
-MAYBE_SENT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
+# Failures worth another attempt: connecting failed, or the request may or may not have reached the server
+# (a read timeout, a dropped connection, a garbled answer), in which case only a request that is safe to
+# repeat is sent again. An invalid request (httpx.LocalProtocolError, a bad URL) would fail the same way.
+RETRYABLE_TRANSPORT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
+# Gateway answers that may come after the request reached the server behind it: a create or train that
+# got one may have acted, and a DELETE retried after one may find its dataset already gone.
+MAYBE_FORWARDED_STATUSES = frozenset({502, 504})
+# Ends the sentence of a failed call that may have acted although it failed (a create, a train).
+MAYBE_ACTED = "the server may have received it, so check before trying again"
+EARLIER_ATTEMPT_MAY_HAVE_APPLIED = (
+    "an earlier attempt of this call, whose answer was lost, may have been applied: read the dataset again"
+)
+TRAINING_MAY_HAVE_STARTED = (
+    "the server may have received it, so the training may have started: check the dataset's training "
+    "status before trying again"
+)
 
 TIMEOUT_WHEN = {
     httpx.ConnectTimeout: "while connecting",
@@ -82,6 +105,8 @@ TIMEOUT_WHEN = {
 }
 
 NonEmptyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# An `If-Match` value, one entity tag or a list (RFC 9110 8.8.3): visible ASCII and spaces, as any header.
+EntityTags = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"^[\x20-\x7e]+$")]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -133,23 +158,6 @@ class _Count(BaseModel):
     count: NonNegativeInt
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds to wait: it holds either seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
 def _body(schema: type[BaseModel], given: BaseModel | None, **keywords: object) -> dict[str, Any]:
     """A request body from a model and/or keywords (keywords win), checked by `schema`."""
     values = given.model_dump(exclude_none=True) if given is not None else {}
@@ -167,7 +175,9 @@ class UebaClient:
     `timeout` is seconds for each phase of a request (or an `httpx.Timeout` per phase); connecting has
     its own `connect_timeout`, by default the smaller of `timeout` and 10 s, so the defaults amount to
     `httpx.Timeout(30.0, connect=10.0)`. A connect that times out is retried `max_retries` times: with
-    the defaults an unreachable address fails after at most 3 × 10 s plus 1.5 s of pauses.
+    the defaults an unreachable address fails after at most 3 × 10 s plus 1.5 s of pauses. A whole call,
+    retries included, ends after `deadline` seconds (default twice the longest phase timeout, 60 s).
+    `with_options` gives a copy with other timeouts or retries that shares the connection pool and login.
     """
 
     def __init__(
@@ -184,6 +194,7 @@ class UebaClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         connect_timeout: float | None = None,
         max_retries: int = 2,
+        deadline: float | None = None,
         transport: httpx.BaseTransport | None = None,
         _sleep: Callable[[float], None] = time.sleep,
         _clock: Callable[[], float] = time.monotonic,
@@ -200,9 +211,10 @@ class UebaClient:
             timeout=timeout,
             connect_timeout=connect_timeout,
             max_retries=max_retries,
+            deadline=deadline,
         )
         self._base_url = settings.base_url
-        self._max_retries = settings.max_retries
+        self._options = settings.call_options()
         self._sleep = _sleep
         auth: httpx.Auth
         if settings.token is not None:
@@ -226,6 +238,21 @@ class UebaClient:
             verify=settings.tls_verify(),
             transport=transport,
         )
+
+    def with_options(self, **options: Any) -> Self:
+        """A copy of this client that calls with other `timeout`, `connect_timeout`, `max_retries` or
+        `deadline` (as `ClientSettings` takes them), sharing this client's connection pool, login and
+        token; the app gives each page call shorter limits this way. A bad or unknown option raises
+        pydantic's `ValidationError` naming it. Closing either closes the shared pool: close the original.
+        """
+        changed = copy.copy(self)
+        changed._options = self._options.with_changes(options)
+        return changed
+
+    @property
+    def options(self) -> CallOptions:
+        """The timeouts, retries and deadline this client calls with."""
+        return self._options
 
     @classmethod
     def from_settings(cls, settings: ClientSettings, **overrides: Any) -> Self:
@@ -269,21 +296,41 @@ class UebaClient:
     def create_dataset(self, dataset: Dataset) -> str:
         """Saves a new dataset (it is not trained) and returns its id."""
         body = Dataset.model_validate(dataset).to_request()
-        return self._parse(self._request("POST", "/datasets", json=body), _NewId).id
+        return self._parse(self._request("POST", "/datasets", json=body), _NewId, note=MAYBE_ACTED).id
 
-    def update_dataset(self, dataset_id: str, dataset: Dataset) -> None:
-        """Replaces the dataset's definition; the server empties its training history."""
+    def update_dataset(
+        self,
+        dataset_id: str,
+        dataset: Dataset,
+        *,
+        if_unmodified_since: datetime | None = None,
+        if_match: str | None = None,
+    ) -> None:
+        """Replaces the dataset's definition; the server empties its training history.
+
+        A conditional write (a documented extension the reference server honours, others may ignore):
+        give the `updated` of the definition you read as `if_unmodified_since`, or its ETag (the quoted
+        `updated` text, as a GET's `ETag` header gives it) as `if_match`, and a server that has a newer
+        definition refuses with `PreconditionFailedError` (412) instead of overwriting it.
+        """
         body = Dataset.model_validate(dataset).to_request()
-        self._request("PUT", _dataset_path(dataset_id), json=body)
+        headers = _preconditions(if_unmodified_since, if_match)
+        self._request("PUT", _dataset_path(dataset_id), json=body, headers=headers)
 
-    def delete_dataset(self, dataset_id: str) -> None:
-        self._request("DELETE", _dataset_path(dataset_id))
+    def delete_dataset(
+        self, dataset_id: str, *, if_unmodified_since: datetime | None = None, if_match: str | None = None
+    ) -> None:
+        """Deletes the dataset; conditionally when given `if_unmodified_since` or `if_match` (see
+        `update_dataset`). A retry that finds it gone after an attempt whose answer was lost succeeds."""
+        headers = _preconditions(if_unmodified_since, if_match)
+        self._request("DELETE", _dataset_path(dataset_id), headers=headers)
 
     def train_dataset(self, dataset_id: str, set_active_after_training: bool = False) -> int:
         """Starts a training and returns how many connections it uses."""
         path = "/train/" + _dataset_id_segment(dataset_id)
         params = _Query(set_active_after_training=set_active_after_training).params()
-        return self._parse(self._request("POST", path, params=params), _Count).count
+        response = self._request("POST", path, params=params, maybe_acted=TRAINING_MAY_HAVE_STARTED)
+        return self._parse(response, _Count, note=TRAINING_MAY_HAVE_STARTED).count
 
     def count_connections(self, time_range: TimeRange | None = None) -> int:
         """Connections a dataset over `time_range` would train on; all connections when None."""
@@ -361,66 +408,237 @@ class UebaClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         retry_safe: bool | None = None,
+        maybe_acted: str = MAYBE_ACTED,
     ) -> httpx.Response:
-        """Sends one API request, retrying what is safe to retry; returns a 2xx response or raises."""
+        """Sends one API request, retrying what is safe to retry, within the call's deadline; returns a
+        2xx response (or, for a retried DELETE, see `_already_deleted`) or raises.
+
+        `retry_safe`: repeating the request cannot act twice (by default GET, PUT, DELETE). When a request
+        that is not may have been acted on, the error's sentence ends with `maybe_acted`.
+        """
         if retry_safe is None:
             retry_safe = method in IDEMPOTENT_METHODS
+        options = self._options
+        deadline = _Deadline(options.call_deadline())
         request = self._http.build_request(
-            method, API_PREFIX + path, params=params, json=json, headers=headers
+            method, API_PREFIX + path, params=params, json=json, headers=headers,
+            timeout=options.http_timeout(),
         )
         url = display_url(request.url)
+        note = "" if retry_safe else maybe_acted
         attempt = 0
+        may_have_arrived = False  # whether an earlier attempt may have reached the server
         while True:
-            retries_left = attempt < self._max_retries
+            retries_left = attempt < options.max_retries
             started = time.perf_counter()
+            failure: UebaError  # what the call raises if this attempt is its last
             try:
-                response = self._http.send(request)
+                response = self._attempt(request, deadline)
+            except _DeadlineExceeded:
+                raise _deadline_error(method, url, options.call_deadline(), note) from None
             except httpx.TransportError as error:
-                # A request that never left (connect error) is safe to resend even when it is a create or
-                # a train; one that may have reached the server is resent only when repeating it is harmless.
-                never_left = isinstance(error, NOT_SENT_ERRORS)
-                resendable = never_left or (retry_safe and isinstance(error, MAYBE_SENT_ERRORS))
-                if not (retries_left and resendable):
-                    maybe_acted_on = not retry_safe and not never_left
-                    raise _connection_error(error, method, url, maybe_acted_on=maybe_acted_on) from error
+                arrived = _may_have_arrived(error, request)
+                failure = _connection_error(error, method, url, note=note if arrived else "")
+                # httpx's text of an invalid header quotes its value: keep it out of tracebacks too.
+                cause = None if isinstance(error, httpx.LocalProtocolError) else error
+                if not (retries_left and _should_retry(error, request=request, retry_safe=retry_safe)):
+                    raise failure from cause
+                may_have_arrived |= arrived
                 reason, retry_after = type(error).__name__, None
             except ApiStatusError as error:
                 # Raised by the login inside the auth flow, before the API request itself was answered,
                 # so retrying cannot repeat the call's effect.
-                if not (retries_left and error.status_code in RETRY_STATUSES):
+                if not (retries_left and _should_retry(error, request=request, retry_safe=retry_safe)):
                     raise
-                reason, retry_after = f"login answered {error.status_code}", None
+                failure, cause = error, None
+                reason, retry_after = f"login answered {error.status_code}", error.retry_after
             else:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s -> %s in %.0f ms", method, url, response.status_code, elapsed_ms)
-                if response.is_success:
+                if response.is_success or _already_deleted(response, may_have_arrived):
                     return response
-                if not (retries_left and retry_safe and response.status_code in RETRY_STATUSES):
-                    raise ApiStatusError.from_response(response)
-                reason = f"answer {response.status_code}"
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-            self._pause(method, url, attempt, reason, retry_after)
+                # A gateway's 502 or 504 may come after the server behind it acted; a conditional write
+                # refused on a retry may have been refused because its own earlier attempt was applied.
+                acted = note if response.status_code in MAYBE_FORWARDED_STATUSES else ""
+                if response.status_code == 412 and may_have_arrived:
+                    acted = EARLIER_ATTEMPT_MAY_HAVE_APPLIED
+                failure = ApiStatusError.from_response(response, note=acted)
+                cause = None
+                if not (retries_left and _should_retry(response, request=request, retry_safe=retry_safe)):
+                    raise failure
+                may_have_arrived |= response.status_code in MAYBE_FORWARDED_STATUSES
+                reason, retry_after = f"answer {response.status_code}", failure.retry_after
+            delay = _calculate_retry_timeout(attempt, retry_after)
+            if delay is None or not deadline.allows(delay):
+                # The server asks for a longer wait than a call should sleep, or the deadline leaves no
+                # time for another attempt: fail now (a status error carries the wait it asked for).
+                raise failure from cause
+            logger.info(
+                "Retrying %s %s in %.2f s after %s (retry %d of %d)",
+                method, url, delay, reason, attempt + 1, options.max_retries,
+            )
+            self._sleep(delay)
             attempt += 1
 
-    def _pause(self, method: str, url: str, attempt: int, reason: str, retry_after: float | None) -> None:
-        if retry_after is not None:
-            delay = min(retry_after, MAX_RETRY_AFTER)
-        else:
-            # Exponential backoff with "equal jitter": spreads clients apart, yet never waits near zero.
-            backoff = min(INITIAL_RETRY_DELAY * 2**attempt, MAX_RETRY_DELAY)
-            delay = backoff / 2 + random.uniform(0, backoff / 2)
-        logger.info(
-            "Retrying %s %s in %.2f s after %s (retry %d of %d)",
-            method, url, delay, reason, attempt + 1, self._max_retries,
-        )
-        self._sleep(delay)
+    def _attempt(self, request: httpx.Request, deadline: _Deadline) -> httpx.Response:
+        """One exchange (the login included, if one is due), its answer read in full, ended when the
+        deadline passes.
+
+        httpx's timeouts bound each read, not their sum: a server trickling bytes would never trip them.
+        So the exchange runs in a worker thread that the caller waits for only until the deadline; each
+        phase's timeout is also capped at the time left, and the worker stops reading an abandoned answer
+        at its next chunk.
+        """
+        left = deadline.left()
+        if left is None:
+            return _send_and_read(self._http, request, threading.Event())
+        request.extensions["timeout"] = _capped(request.extensions["timeout"], left)
+        outcome: dict[str, Any] = {}
+        finished, abandoned = threading.Event(), threading.Event()
+
+        def exchange() -> None:
+            try:
+                outcome["response"] = _send_and_read(self._http, request, abandoned)
+            except BaseException as error:  # handed to the caller's thread, which raises it
+                outcome["error"] = error
+            finally:
+                finished.set()
+
+        threading.Thread(target=exchange, name="ueba-api-call", daemon=True).start()
+        if not finished.wait(left):
+            abandoned.set()
+            raise _DeadlineExceeded
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
 
     @staticmethod
-    def _parse(response: httpx.Response, model: type[ModelT]) -> ModelT:
+    def _parse(response: httpx.Response, model: type[ModelT], *, note: str = "") -> ModelT:
         try:
             return model.model_validate_json(response.content)
         except ValidationError as error:
-            raise ApiResponseValidationError.from_response(response, error) from error
+            raise ApiResponseValidationError.from_response(response, error, note=note) from error
+
+
+class _Deadline:
+    """The moment a call must end by (`time.monotonic`), or none."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self._end = None if seconds is None else time.monotonic() + seconds
+
+    def left(self) -> float | None:
+        return None if self._end is None else max(0.0, self._end - time.monotonic())
+
+    def allows(self, pause: float) -> bool:
+        """Whether a pause of `pause` seconds still leaves time for another attempt."""
+        left = self.left()
+        return left is None or pause < left
+
+
+class _DeadlineExceeded(Exception):
+    """The call's deadline passed during an attempt."""
+
+
+def _capped(timeouts: dict[str, float | None], seconds: float) -> dict[str, float]:
+    """httpx's per-phase timeouts, none above `seconds` (none unlimited either)."""
+    return {phase: seconds if limit is None else min(limit, seconds) for phase, limit in timeouts.items()}
+
+
+def _send_and_read(http: httpx.Client, request: httpx.Request, abandoned: threading.Event) -> httpx.Response:
+    """Sends `request` and reads its whole answer, giving up (and freeing the connection) at the first
+    chunk after `abandoned` is set."""
+    response = http.send(request, stream=True)
+    if response.is_stream_consumed:  # an auth flow that reads answers (the password grant) read it
+        return response
+    try:
+        raw = []
+        for chunk in response.iter_raw():
+            if abandoned.is_set():
+                break
+            raw.append(chunk)
+    finally:
+        response.close()
+    # The answer as httpx would have read it itself; the raw bytes are decoded (gzip) on reading.
+    whole = httpx.Response(
+        response.status_code, headers=response.headers, content=b"".join(raw), request=response.request,
+        extensions=response.extensions,
+    )
+    whole.read()
+    return whole
+
+
+def _failed_request(error: httpx.TransportError) -> httpx.Request | None:
+    try:
+        return error.request
+    except RuntimeError:  # httpx raises when no request was attached
+        return None
+
+
+def _may_have_arrived(error: httpx.TransportError, request: httpx.Request) -> bool:
+    """Whether the server may have received `request` before `error`. Not when connecting failed, nor
+    when the failure came while logging in (the token request is another request: ours had not left)."""
+    if isinstance(error, NOT_SENT_ERRORS):
+        return False
+    return _failed_request(error) in (request, None)
+
+
+def _should_retry(
+    outcome: httpx.Response | httpx.TransportError | ApiStatusError,
+    *,
+    request: httpx.Request,
+    retry_safe: bool,
+) -> bool:
+    """Whether an attempt that ended with `outcome` is worth sending again (cf. openai-python's
+    `_should_retry`): only a 'not now' answer (429, 502, 503, 504) or a broken exchange, and only when
+    repeating cannot act twice: the request is safe to repeat, or it never reached the server."""
+    if isinstance(outcome, httpx.Response):
+        return retry_safe and outcome.status_code in RETRY_STATUSES
+    if isinstance(outcome, ApiStatusError):  # the login's answer: the request itself had not left
+        return outcome.status_code in RETRY_STATUSES
+    if not isinstance(outcome, RETRYABLE_TRANSPORT_ERRORS):
+        return False  # e.g. an invalid header or URL: sending again would fail the same way
+    return retry_safe or not _may_have_arrived(outcome, request)
+
+
+def _calculate_retry_timeout(attempt: int, retry_after: float | None) -> float | None:
+    """Seconds to pause before retry `attempt + 1` (cf. openai-python's `_calculate_retry_timeout`):
+    the server's `Retry-After` when it named one, else exponential backoff with "equal jitter" (spreads
+    clients apart, yet never waits near zero). None when the server asks for more than `MAX_RETRY_AFTER`:
+    that is asking the user, not the client, to wait."""
+    if retry_after is not None:
+        return retry_after if retry_after <= MAX_RETRY_AFTER else None
+    backoff = min(INITIAL_RETRY_DELAY * 2**attempt, MAX_RETRY_DELAY)
+    return backoff / 2 + random.uniform(0, backoff / 2)
+
+
+def _already_deleted(response: httpx.Response, may_have_arrived: bool) -> bool:
+    """A DELETE answered 404 after an earlier attempt may have reached the server: that attempt deleted
+    it and its answer was lost, so the call succeeded. (A first-attempt 404 still raises NotFoundError.)"""
+    if response.request.method == "DELETE" and response.status_code == 404 and may_have_arrived:
+        logger.info("DELETE %s answered 404 on a retry: the first attempt deleted it",
+                    display_url(response.request.url))
+        return True
+    return False
+
+
+class _Preconditions(BaseModel):
+    model_config = ConfigDict(title="UebaClient arguments")
+
+    if_unmodified_since: datetime | None = None
+    if_match: EntityTags | None = None
+
+
+def _preconditions(if_unmodified_since: datetime | None, if_match: str | None) -> dict[str, str] | None:
+    """The `If-Unmodified-Since` (an HTTP-date, as RFC 9110 13.1.4 requires: whole seconds, GMT) and
+    `If-Match` headers of a conditional write; None when neither is given."""
+    given = _Preconditions(if_unmodified_since=if_unmodified_since, if_match=if_match)
+    headers = {}
+    if given.if_unmodified_since is not None:
+        headers["If-Unmodified-Since"] = email.utils.format_datetime(as_utc(given.if_unmodified_since),
+                                                                     usegmt=True)
+    if given.if_match is not None:
+        headers["If-Match"] = given.if_match
+    return headers or None
 
 
 def _dataset_id_segment(dataset_id: str) -> str:
@@ -431,9 +649,13 @@ def _dataset_path(dataset_id: str) -> str:
     return "/datasets/" + _dataset_id_segment(dataset_id)
 
 
-def _connection_error(
-    error: httpx.TransportError, method: str, url: str, *, maybe_acted_on: bool
-) -> ApiConnectionError:
+def _deadline_error(method: str, url: str, seconds: float | None, note: str) -> ApiTimeoutError:
+    message = f"{method} {url} got no complete answer within its deadline of {readable_seconds(seconds or 0)}"
+    return ApiTimeoutError(f"{message}; {note}" if note else message, method=method, url=url)
+
+
+def _connection_error(error: httpx.TransportError, method: str, url: str, *, note: str) -> ApiConnectionError:
+    """The error for a failed exchange; `note` (may have been acted on) ends its sentence."""
     detail = str(error) or type(error).__name__
     if isinstance(error, httpx.TimeoutException):
         phase = TIMEOUT_WHEN.get(type(error), "")
@@ -442,9 +664,13 @@ def _connection_error(
     elif isinstance(error, httpx.ConnectError):
         message = f"Could not connect for {method} {url}: {detail}"
         error_class = ApiConnectionError
+    elif isinstance(error, httpx.LocalProtocolError):
+        # httpx's text quotes the offending header, whose value may be a token: never show it.
+        message = f"{method} {url} was not sent: it is not valid HTTP (e.g. a header holds a line break)"
+        error_class = ApiConnectionError
     else:
         message = f"{method} {url} failed: {detail}"
         error_class = ApiConnectionError
-    if maybe_acted_on:
-        message += "; the server may have received it, so check before trying again"
+    if note:
+        message += f"; {note}"
     return error_class(message, method=method, url=url)

@@ -7,16 +7,21 @@ UebaError
 ├── ApiResponseValidationError    a success answer whose body this client cannot read
 └── ApiStatusError                the server answered 4xx/5xx (an unknown 4xx stays this class)
     ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
-    └── NotFoundError 404, ConflictError 409, ServerError 5xx
+    ├── NotFoundError 404, ConflictError 409, PreconditionFailedError 412,
+    └── RateLimitError 429, ServerError 5xx
 ```
 
 `str(error)` is one sentence a UI may show as it is. Errors carry method and URL but never a request's
-headers, so no token or client secret can leak through them.
+headers, so no token or client secret can leak through them. A status error whose answer named a
+`Retry-After` carries it as `retry_after` (seconds).
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
+from datetime import UTC, datetime
 
 import httpx
 from pydantic import ValidationError
@@ -59,6 +64,32 @@ def display_url(url: httpx.URL) -> str:
     return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds to wait: it holds either seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def readable_seconds(seconds: float) -> str:
+    """E.g. `45 s`, `2 min`, `1.5 h`: a wait as a person reads it."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _trimmed(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -93,14 +124,15 @@ class ApiResponseValidationError(UebaError):
 
     @classmethod
     def from_response(
-        cls, response: httpx.Response, error: ValidationError, *, keep_body: bool = True
+        cls, response: httpx.Response, error: ValidationError, *, keep_body: bool = True, note: str = ""
     ) -> ApiResponseValidationError:
         request = response.request
         url = display_url(request.url)
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "body"
+        sentence = f"Unexpected answer from {request.method} {url}: {problem['msg']} ({where})"
         return cls(
-            f"Unexpected answer from {request.method} {url}: {problem['msg']} ({where})",
+            f"{sentence}; {note}" if note else sentence,
             status_code=response.status_code,
             method=request.method,
             url=url,
@@ -123,9 +155,11 @@ class ApiStatusError(UebaError):
         property: str | None = None,
         details: list[ErrorBody | None] | None = None,
         body_text: str = "",
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after = retry_after
         self.error_code = error_code
         self.error_message = error_message
         self.property = property
@@ -136,15 +170,20 @@ class ApiStatusError(UebaError):
 
     @classmethod
     def from_response(
-        cls, response: httpx.Response, error_class: type[ApiStatusError] | None = None
+        cls, response: httpx.Response, error_class: type[ApiStatusError] | None = None, *, note: str = ""
     ) -> ApiStatusError:
         """The typed error for a 4xx/5xx answer, whatever its body looks like; by default its class
-        follows the status."""
+        follows the status. `note` ends the sentence (what the caller should know, e.g. that the
+        server may have acted)."""
         request = response.request
         body = _error_body(response.content)
         error_class = error_class or _class_for_status(response.status_code)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        notes = [note] if note else []
+        if retry_after is not None:
+            notes.append(f"the server asks to wait {readable_seconds(retry_after)} before trying again")
         return error_class(
-            _sentence(response, body),
+            "; ".join([_sentence(response, body), *notes]),
             status_code=response.status_code,
             method=request.method,
             url=display_url(request.url),
@@ -153,6 +192,7 @@ class ApiStatusError(UebaError):
             property=body.property if body else None,
             details=body.details if body else [],
             body_text=_trimmed(response.text, MAX_BODY_TEXT),
+            retry_after=retry_after,
         )
 
 
@@ -176,6 +216,16 @@ class ConflictError(ApiStatusError):
     """409: a training is already running, or the dataset's state forbids the change."""
 
 
+class PreconditionFailedError(ApiStatusError):
+    """412: a conditional write (`If-Unmodified-Since` / `If-Match`) found the dataset changed since the
+    caller read it; nothing was written. Read it again, then decide."""
+
+
+class RateLimitError(ApiStatusError):
+    """429: too many requests; `retry_after` is the wait the server asked for, in seconds, if it named
+    one. Raised at once, without waiting, when that wait is longer than the client will sleep."""
+
+
 class ServerError(ApiStatusError):
     """5xx: the server, or a gateway in front of it, failed."""
 
@@ -186,6 +236,8 @@ _CLASS_BY_STATUS: dict[int, type[ApiStatusError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    412: PreconditionFailedError,
+    429: RateLimitError,
 }
 
 

@@ -1,5 +1,3 @@
-"""The UEBA reference server: the contract's API over FastAPI, with a SQLite store, a connection history
-generator and importer, and real autoencoder trainings in worker processes.
-
-Start it with `python -m ueba_server` or, from Python, `ueba_server.launch.start_server`.
-"""
+"""The reference UEBA server: the contract's API over FastAPI, a SQLite store, a connection history
+generator and importer, and real autoencoder trainings in worker processes (`python -m ueba_server`).
+It may import ueba_api's contract models and limits; never the app (ui, pages) or streamlit."""

@@ -23,7 +23,7 @@ from ueba_api.client import UebaClient
 from ueba_api.errors import ApiConnectionError, UebaError
 from ueba_api.models import ServiceStatus, TimeRange
 from ueba_api.settings import ClientSettings
-from ui.client_cache import _client_for, fingerprint, interactive
+from ui.client_cache import client_for, fingerprint
 from ui.embedded import _EMBEDDED_FAILURE, embedded_settings
 from ui.feedback import notify
 from ui.navigation import CONNECTION_PAGE
@@ -66,14 +66,12 @@ def forget_answers() -> None:
 
 def active_settings() -> ClientSettings:
     target = current_target()
-    settings = target.settings if target.settings is not None else embedded_settings()
-    return interactive(settings)
+    return target.settings if target.settings is not None else embedded_settings()
 
 
 def get_client_or_raise() -> UebaClient:
     """The client for the server this session talks to; SettingsProblem if there is none."""
-    settings = active_settings()
-    return _client_for(fingerprint(settings), settings)
+    return client_for(active_settings())
 
 
 def get_client() -> UebaClient:

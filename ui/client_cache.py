@@ -1,7 +1,8 @@
 """The cached UebaClient, one per settings in use.
 
-The app's clients give up on connecting sooner than a notebook's (`interactive`), as someone is waiting
-on every call; settings that name a `connect_timeout` or `max_retries` keep theirs.
+The app's clients give up on connecting sooner than a notebook's (`interactive_options`, applied with
+`UebaClient.with_options` to the one cached client per settings), as someone is waiting on every call;
+settings that name a `connect_timeout` or `max_retries` keep theirs.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ INTERACTIVE_MAX_RETRIES = 1
 MAX_CLIENTS = 8
 
 
-def interactive(settings: ClientSettings) -> ClientSettings:
-    """The settings as the app uses them: where they leave `connect_timeout` or `max_retries` unset,
+def interactive_options(settings: ClientSettings) -> dict[str, Any]:
+    """What the app changes in `settings`: where they leave `connect_timeout` or `max_retries` unset,
     `INTERACTIVE_CONNECT_TIMEOUT` (or the settings' own connect limit, if shorter) and
     `INTERACTIVE_MAX_RETRIES`."""
     given = settings.model_fields_set
@@ -36,7 +37,27 @@ def interactive(settings: ClientSettings) -> ClientSettings:
         update["connect_timeout"] = min(INTERACTIVE_CONNECT_TIMEOUT, own or INTERACTIVE_CONNECT_TIMEOUT)
     if "max_retries" not in given:
         update["max_retries"] = INTERACTIVE_MAX_RETRIES
-    return settings.model_copy(update=update)
+    return update
+
+
+def interactive(settings: ClientSettings) -> ClientSettings:
+    """The settings as the app uses them (`interactive_options`), for a client of its own."""
+    return settings.model_copy(update=interactive_options(settings))
+
+
+def client_for(settings: ClientSettings) -> UebaClient:
+    """The cached client for `settings`, as a `with_options` copy with the app's shorter limits: it shares
+    the cached client's connection pool and login."""
+    return _client_for(fingerprint(settings), settings).with_options(**interactive_options(settings))
+
+
+def forget_client(settings: ClientSettings | None = None) -> None:
+    """Drop (and close) the cached client for `settings` (e.g. of a server that was replaced); all of
+    them when None."""
+    if settings is None:
+        _client_for.clear()
+    else:
+        _client_for.clear(fingerprint(settings), None)
 
 
 def fingerprint(settings: ClientSettings) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from ueba_api.settings import ClientSettings
-from ui.client_cache import _client_for, fingerprint, interactive
+from ui.client_cache import forget_client
 from ui.feedback import notify
 from ui.targets import SettingsProblem
 
@@ -89,7 +89,7 @@ def _running_embedded_server(data_dir: str, size_json: str) -> RunningServer:
         current = _embedded_server(data_dir, size_json)
         if current is server:  # nobody replaced it meanwhile
             exit_code = server.process.returncode
-            _client_for.clear(fingerprint(interactive(_server_settings(server))), None)
+            forget_client(_server_settings(server))
             _embedded_server.clear(data_dir, size_json)
             current = _embedded_server(data_dir, size_json)
             notify(f"The embedded server had stopped (exit code {exit_code}); it was started again, with the "
@@ -131,7 +131,7 @@ def _release_at_exit() -> None:
     Clients close first: an open keep-alive connection would hold up the embedded server's graceful
     shutdown. (A server left running would still end by itself once this process is gone.)
     """
-    _client_for.clear()
+    forget_client()
     _embedded_server.clear()
 
 
