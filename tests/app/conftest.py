@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import streamlit as st
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -76,6 +77,9 @@ def close_cached_clients() -> Iterator[None]:
     reference server's graceful shutdown."""
     yield
     client_cache._client_for.clear()
+    # Each test starts without cached answers (the shared dataset listing among them): in one process the
+    # caches would otherwise carry one test's server state into the next, younger than their TTLs.
+    st.cache_data.clear()
 
 
 @pytest.fixture
