@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period, TimeRange, TrainingStatus
 from ueba_server.launch import RunningServer
-from ui import client_cache
+from ui import client_cache, listing
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 RUN_TIMEOUT = 60
@@ -80,6 +80,7 @@ def close_cached_clients() -> Iterator[None]:
     # Each test starts without cached answers (the shared dataset listing among them): in one process the
     # caches would otherwise carry one test's server state into the next, younger than their TTLs.
     st.cache_data.clear()
+    listing.forget_listing()
 
 
 @pytest.fixture
