@@ -218,17 +218,18 @@ def listed(datasets: Iterable[Dataset]) -> list[Dataset]:
     ]
 
 
-def knows_every_finished_run(datasets: Iterable[Dataset], internal: InternalStatus | None) -> bool:
-    """Whether a listing holds every finished run `/status/internal` names (each dataset's latest run),
-    with its status: False once a training has ended since the listing was made, whoever started it.
-    Runs still TRAINING are not asked about (a page fetches its own dataset's runs). Without that endpoint
-    (newer PrivX) there is nothing to compare, and the listing counts as current."""
+def finished_runs_unknown(datasets: Iterable[Dataset], internal: InternalStatus | None) -> frozenset[str]:
+    """The server's ids of the finished runs `/status/internal` names (each dataset's latest run) that a
+    listing does not hold with that status: not empty once a training has ended since the listing was
+    made, whoever started it. Runs still TRAINING are not asked about (a page fetches its own dataset's
+    runs). Without that endpoint (newer PrivX) there is nothing to compare: empty."""
     if internal is None:
-        return True
+        return frozenset()
     listed_runs = {(result.created, status_text(result)) for dataset in datasets
                    for result in dataset.training_results}
-    return all((instance.created, instance.status) in listed_runs for instance in internal.instances
-               if instance.status != TrainingStatus.TRAINING)
+    return frozenset(instance.id or "" for instance in internal.instances
+                     if instance.status != TrainingStatus.TRAINING
+                     and (instance.created, instance.status) not in listed_runs)
 
 
 def server_run_id(internal: InternalStatus | None, result: TrainingResult) -> str | None:

@@ -6,8 +6,8 @@ long histories come to hundreds of MB. It is asked for once per server with as l
 (`logs=false`, one histogram bin), kept slim (`review.listed`: names, badges and runs' statuses, no
 series) and shared by every page and session for `LISTING_TTL_SECONDS`; after that the old list is
 served while a new one loads in the background. A write clears it (`forget_listing`, for the pages that
-write), and so does the end of a training that was running when it was fetched (seen in
-`/status/internal`, which costs a few hundred bytes).
+write), and so does the end of any training, whoever started it: at most every `CHECK_SECONDS` the list
+is compared with `/status/internal` (each dataset's latest run and its status, ~100 bytes a dataset).
 
 Keys hold a hash of the session's settings (credentials included), so a session never reads what
 another one's credentials fetched.
@@ -56,10 +56,21 @@ def datasets(client: UebaClient) -> tuple[Dataset, ...]:
     key = _server_key()
     with st.spinner(f"Loading the list of datasets from {client.base_url}…"):
         listed = _cached_listing(key, client)
-        if not review.knows_every_finished_run(listed, _cached_internal_status(key, client)):
-            forget_listing()  # a training has ended since: its dataset's runs and badges changed
+        unknown = review.finished_runs_unknown(listed, _cached_internal_status(key, client))
+        refetched_for = _refetched_for(key)
+        if unknown - refetched_for:
+            # A training has ended since: its dataset's runs and badges changed. Once per such run, so
+            # a server whose two answers never agree does not cost a whole list at every page run.
+            refetched_for |= unknown
+            forget_listing()
             listed = _cached_listing(key, client)
     return listed
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _refetched_for(server_key: str) -> set[str]:
+    """The server's ids of the finished runs the list was fetched again for."""
+    return set()
 
 
 def forget_listing() -> None:

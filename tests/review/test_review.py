@@ -402,12 +402,11 @@ def test_a_listing_is_old_once_a_training_ended_that_it_does_not_know() -> None:
             {"status": "FAILURE", "created": "2024-04-01T10:00:00Z"}]
     listed = [wire_dataset("a", runs=runs[:1]), wire_dataset("b", runs=runs[1:])]
     # Run 17 still trains: a listing need not know it (the page fetches its own dataset).
-    assert review.knows_every_finished_run(listed, internal)
+    assert review.finished_runs_unknown(listed, internal) == frozenset()
     ended = InternalStatus.model_validate(
         {"instances": [*INTERNAL["instances"][1:], {"id": "17", "status": "SUCCESS",
                                                      "created": "2024-04-02T08:15:00.5Z"}]})
-    assert not review.knows_every_finished_run(listed, ended)
-    assert review.knows_every_finished_run(
-        [*listed, wire_dataset("c", runs=[{"status": "SUCCESS", "created": "2024-04-02T08:15:00.5Z"}])],
-        ended)
-    assert review.knows_every_finished_run([], None), "without /status/internal: nothing to compare"
+    assert review.finished_runs_unknown(listed, ended) == {"17"}
+    newer = wire_dataset("c", runs=[{"status": "SUCCESS", "created": "2024-04-02T08:15:00.5Z"}])
+    assert review.finished_runs_unknown([*listed, newer], ended) == frozenset()
+    assert review.finished_runs_unknown([], None) == frozenset(), "no /status/internal: nothing to compare"
