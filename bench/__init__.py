@@ -1,4 +1,5 @@
-"""Benchmarks of the reference server: run them as `python -m bench.<name>` from the project root."""
+"""Benchmarks of the reference server, the client and the app: `python -m bench [--quick]` runs them all
+(see bench/__main__.py and bench/RESULTS.md); most also run alone as `python -m bench.<module>`."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from ueba_api import charts, frames, quality, review
 from ueba_api.client import UebaClient
 from ueba_api.errors import ConflictError, UebaError
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
+from ueba_api.report import quality_report
 from ui import calls, feedback, listing, navigation, widgets
 
 POLL_SECONDS = 2
@@ -275,6 +276,13 @@ def history_section(dataset: Dataset) -> None:
                            icon=":material/download:", on_click="ignore")
         st.download_button("Download JSON", review.history_json(table), f"{name}.json", "application/json",
                            icon=":material/download:", on_click="ignore")
+        # The model-quality report of the run the review opens on; made only when clicked (a count, /status).
+        reporting = calls.get_client()
+        st.download_button("Download the quality report",
+                           lambda: quality_report(reporting, dataset.id, dataset=dataset),
+                           f"quality-report-{dataset.id}.html", "text/html", icon=":material/description:",
+                           on_click="ignore", help="One HTML file that opens offline: the latest successful "
+                           "run's definition, statistics, charts, quality hints and thresholds")
 
 
 def statistics(run: frames.Run, server_id: str | None) -> None:

@@ -5,6 +5,9 @@ Who, to what, from where: user, target host, target account, protocol and source
 /64 for IPv6), one-hot; a value never seen in training encodes as all zeros.
 How long: the logarithm of the duration, standardised.
 The evaluation label `is_anomaly` is never an input.
+
+Every column is float32, so the matrix is float32 too: the autoencoder (MLPRegressor keeps float32 input
+as float32) then multiplies half the bytes, and the matrix of 300k connections takes half the memory.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ueba_server.connections import DAY_US, HOUR_US
 TIME_COLUMNS = ["hour_sin", "hour_cos", "weekday_sin", "weekday_cos"]
 CATEGORY_COLUMNS = ["user", "target_host", "target_account", "protocol", "source_network"]
 EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
+FEATURE_DTYPE = np.float32
 
 
 def source_network(address: str) -> str:
@@ -44,16 +48,18 @@ def describe_connections(connections: pd.DataFrame) -> pd.DataFrame:
     weekday_angle = 2 * np.pi * weekdays / 7.0
     return pd.DataFrame(
         {
-            "hour_sin": np.sin(hour_angle),
-            "hour_cos": np.cos(hour_angle),
-            "weekday_sin": np.sin(weekday_angle),
-            "weekday_cos": np.cos(weekday_angle),
+            "hour_sin": np.sin(hour_angle).astype(FEATURE_DTYPE),
+            "hour_cos": np.cos(hour_angle).astype(FEATURE_DTYPE),
+            "weekday_sin": np.sin(weekday_angle).astype(FEATURE_DTYPE),
+            "weekday_cos": np.cos(weekday_angle).astype(FEATURE_DTYPE),
             "user": connections["user"].to_numpy(),
             "target_host": connections["target_host"].to_numpy(),
             "target_account": connections["target_account"].to_numpy(),
             "protocol": connections["protocol"].to_numpy(),
             "source_network": addresses.map(networks).to_numpy(),
-            "log_duration": np.log1p(connections["duration_seconds"].to_numpy(dtype=np.float64)),
+            "log_duration": np.log1p(connections["duration_seconds"].to_numpy(dtype=np.float64)).astype(
+                FEATURE_DTYPE
+            ),
         }
     )
 
@@ -65,7 +71,7 @@ def feature_pipeline() -> Pipeline:
             ("time", "passthrough", TIME_COLUMNS),
             (
                 "categories",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=FEATURE_DTYPE),
                 CATEGORY_COLUMNS,
             ),
             ("duration", StandardScaler(), ["log_duration"]),

@@ -4,10 +4,15 @@ The autoencoder is scikit-learn's MLPRegressor with a bottleneck, learning to re
 fed epoch by epoch with `partial_fit` (one pass of shuffled mini-batches each), and after every epoch
 the training and validation losses go to SQLite, so a client polling the run sees them grow. The loss of
 a connection is its mean squared reconstruction error over the encoded features.
+
+An epoch costs one pass of the fit and one forward pass over the validation split: the training loss is
+the one the fit computed on its mini-batches as it went (as Keras reports it), not a second pass over
+the training split, and the last epoch's validation losses are the ones stored for the histogram.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -48,6 +53,37 @@ def reconstruction_losses(autoencoder: MLPRegressor, encoded: np.ndarray) -> np.
     return np.mean((autoencoder.predict(encoded) - encoded) ** 2, axis=1)
 
 
+def new_autoencoder(seed: int) -> MLPRegressor:
+    return MLPRegressor(
+        hidden_layer_sizes=HIDDEN_LAYERS,
+        batch_size=BATCH_SIZE,
+        learning_rate_init=LEARNING_RATE,
+        shuffle=True,
+        random_state=seed,
+    )
+
+
+def split(connections: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training, validation): a seeded shuffle, VALIDATION_SHARE of it for validation."""
+    training, validation = train_test_split(
+        connections, test_size=VALIDATION_SHARE, random_state=seed, shuffle=True
+    )
+    return training, validation
+
+
+def fitted_training_loss(autoencoder: MLPRegressor, samples: int) -> float:
+    """The mean squared reconstruction error of the epoch `partial_fit` just ran, from its own `loss_`.
+
+    scikit-learn's `loss_` is the mini-batches' mean of half the squared error plus the L2 penalty
+    `alpha / 2 * sum(w**2) / batch size`; without the penalty (taken with the weights at the epoch's
+    end) and doubled, it is on the scale of `reconstruction_losses`.
+    """
+    batches = math.ceil(samples / min(autoencoder.batch_size, samples))
+    squared_weights = sum(float(np.dot(layer.ravel(), layer.ravel())) for layer in autoencoder.coefs_)
+    penalty = 0.5 * autoencoder.alpha * squared_weights * batches / samples
+    return 2.0 * (autoencoder.loss_ - penalty)
+
+
 def run_training(job: TrainingJob) -> None:
     """Worker process entry point. Every outcome ends up in the run's row; nothing is raised."""
     # One BLAS thread: the machine also serves the API (and, in tests, other work).
@@ -81,38 +117,31 @@ class _Run:
         window = Window.from_request(self.store.time_range(job.dataset_id))
         connections = ConnectionStore(self.database).load(window, limit=job.connection_limit, seed=job.seed)
         connections = connections.drop(columns="is_anomaly")
-        training, validation = train_test_split(
-            connections, test_size=VALIDATION_SHARE, random_state=job.seed, shuffle=True
-        )
-        features = feature_pipeline().fit(training)
-        x_training, x_validation = features.transform(training), features.transform(validation)
+        training, validation = split(connections, job.seed)
+        features = feature_pipeline()
+        # fit_transform describes and encodes the training split once (fit, then transform, did it twice).
+        x_training, x_validation = features.fit_transform(training), features.transform(validation)
         self.log(
             f"connections: {len(connections)} (of {job.available_connections} in the dataset);"
             f" training: {len(training)}; validation: {len(validation)};"
             f" features: {x_training.shape[1]} ({FEATURE_CONFIG_NAME}); hidden layers: {HIDDEN_LAYERS};"
             f" epochs: {job.epochs}; batch size: {BATCH_SIZE}; seed: {job.seed}"
         )
-        autoencoder = MLPRegressor(
-            hidden_layer_sizes=HIDDEN_LAYERS,
-            batch_size=BATCH_SIZE,
-            learning_rate_init=LEARNING_RATE,
-            shuffle=True,
-            random_state=job.seed,
-        )
+        autoencoder = new_autoencoder(job.seed)
         for epoch in range(1, job.epochs + 1):
             if os.getppid() != job.server_pid:
                 return  # the server is gone; on its restart it declares this run interrupted
             epoch_started = time.perf_counter()
             autoencoder.partial_fit(x_training, x_training)
-            training_loss = float(reconstruction_losses(autoencoder, x_training).mean())
-            validation_loss = float(reconstruction_losses(autoencoder, x_validation).mean())
+            training_loss = fitted_training_loss(autoencoder, len(x_training))
+            validation_losses = reconstruction_losses(autoencoder, x_validation)
+            validation_loss = float(validation_losses.mean())
             line = self._line(
                 f"epoch {epoch}/{job.epochs}: training loss {training_loss:.6f}, validation loss"
                 f" {validation_loss:.6f} ({time.perf_counter() - epoch_started:.2f}s)"
             )
             if not self.store.record_epoch(job.result_id, training_loss, validation_loss, line):
                 return  # cancelled: the dataset was changed or deleted
-        validation_losses = reconstruction_losses(autoencoder, x_validation)
         weights = self.store.weights_path(job.result_id)
         weights.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(TrainedModel(features, autoencoder), weights)

@@ -36,6 +36,12 @@ def test_validation_loss_falls_clearly(whole_history: tuple[str, TrainingResult]
     assert result.training_dataset_loss[-1] < 0.8 * result.training_dataset_loss[0]
 
 
+def test_the_stored_validation_losses_are_the_last_epochs(whole_history: tuple[str, TrainingResult]) -> None:
+    """The histogram's losses come from the last epoch's validation pass, not from another one."""
+    _, result = whole_history
+    assert result.mean == pytest.approx(result.validation_dataset_loss[-1], rel=1e-5)
+
+
 def test_labelled_anomalies_exceed_q99_far_more_often_than_normal_connections(
     whole_history: tuple[str, TrainingResult], reference_server: RunningServer
 ) -> None:

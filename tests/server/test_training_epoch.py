@@ -1,0 +1,33 @@
+"""What one epoch of a training computes: float32 features, and the training loss taken from the fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ueba_server.features import feature_pipeline
+from ueba_server.generator import GeneratorSettings, generate_connections
+from ueba_server.training import fitted_training_loss, new_autoencoder, reconstruction_losses
+
+
+@pytest.fixture(scope="module")
+def encoded() -> np.ndarray:
+    connections = pd.concat(generate_connections(GeneratorSettings(connections=3_000, seed=3)))
+    return feature_pipeline().fit_transform(connections.drop(columns="is_anomaly"))
+
+
+def test_the_feature_matrix_is_float32(encoded: np.ndarray) -> None:
+    assert encoded.dtype == np.float32
+    assert np.isfinite(encoded).all()
+
+
+def test_the_training_loss_from_the_fit_is_the_mean_squared_reconstruction_error(encoded: np.ndarray) -> None:
+    """With a learning rate too small to move the weights within an epoch, the loss the fit accumulated
+    over its mini-batches, converted, is the mean squared error a separate forward pass measures."""
+    autoencoder = new_autoencoder(seed=5).set_params(learning_rate_init=1e-12)
+    autoencoder.partial_fit(encoded, encoded)
+    separately = float(reconstruction_losses(autoencoder, encoded).mean())
+    assert fitted_training_loss(autoencoder, len(encoded)) == pytest.approx(separately, rel=1e-4)
+    # The L2 penalty in scikit-learn's own loss_ is taken out: loss_ alone is not on this scale.
+    assert 2 * autoencoder.loss_ != pytest.approx(separately, rel=1e-4)

@@ -1,0 +1,103 @@
+"""What a command prints: a Rich table for people, or with `--json` one JSON object (keys in docs/cli.md).
+
+Results go to stdout; progress, warnings and errors to stderr, so `--json` output stays parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ueba_api.models import format_utc
+
+MISSING = "—"
+
+# Into a file or a CI log Rich would wrap tables at 80 columns; there nothing limits the width.
+LOG_WIDTH = 200
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else LOG_WIDTH)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: datetimes as RFC 3339 `Z`, NaN and infinities as null, containers walked."""
+    if isinstance(value, pd.Timestamp):
+        return format_utc(value.to_pydatetime())
+    if isinstance(value, datetime):
+        return format_utc(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as JSON-ready dicts, every number at full precision (pandas' `to_json` keeps only
+    10 significant digits), timestamps as RFC 3339 `Z`, missing values as null."""
+    return [
+        {name: None if _missing(value) else plain(value.item() if hasattr(value, "item") else value)
+         for name, value in row.items()}
+        for row in frame.astype(object).to_dict("records")
+    ]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def emit(json_output: bool, payload: Mapping[str, Any], human: Callable[[], None]) -> None:
+    """`payload` as one JSON object, or `human()` to print for people."""
+    if json_output:
+        sys.stdout.write(json.dumps(plain(payload), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        human()
+
+
+def warn(message: str) -> None:
+    stderr.print(f"Warning: {message}", markup=False)
+
+
+def note(message: str) -> None:
+    stderr.print(message, markup=False)
+
+
+def text(value: Any, pattern: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    return format(value, pattern)
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> None:
+    shown = Table(title=Text(title) if title else None, title_justify="left")
+    for column in columns:
+        shown.add_column(column, overflow="fold")
+    for row in rows:
+        # Text, not str: user text such as a comment is no Rich markup.
+        shown.add_row(*(Text(value if isinstance(value, str) else text(value)) for value in row))
+    stdout.print(shown)
+
+
+def facts(pairs: Sequence[tuple[str, Any]]) -> None:
+    shown = Table(show_header=False, box=None, pad_edge=False)
+    shown.add_column(style="dim")
+    shown.add_column(overflow="fold")
+    for name, value in pairs:
+        shown.add_row(name, Text(value if isinstance(value, str) else text(value)))
+    stdout.print(shown)
