@@ -14,21 +14,22 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from bench.history import write_history
 from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets
 from tests.app.counting_proxy import CountingProxy, Exchange
-from tests.app.history_store import write_history
 from ueba_server.launch import RunningServer, start_server
 from ueba_server.openapi import UEBA_PREFIX
 
 TRAINING_PAGE = "pages/training.py"
-DATASETS, RUNS, EPOCHS = 60, 2, 15
+DATASETS, RUNS, EPOCHS = 120, 4, 30
 
 
 @pytest.fixture(scope="module")
 def history_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, list[str]]]:
     data_dir = tmp_path_factory.mktemp("history-server")
-    ids = write_history(data_dir, datasets=DATASETS, runs=RUNS, epochs=EPOCHS)
-    with start_server(data_dir, connections=10_000, seed=5, epochs=5) as server:
+    write_history(data_dir, DATASETS, RUNS, EPOCHS)
+    with start_server(data_dir, connections=10_000, seed=5, epochs=5) as server, server.client() as api:
+        ids = [dataset.id for dataset in api.list_datasets(logs=False, bin_count=1).items]
         yield server, ids
 
 
