@@ -1,12 +1,19 @@
-"""Compare runs: any two training runs, of one dataset or of two, side by side and overlaid."""
+"""Compare runs: any two training runs, of one dataset or of two, side by side and overlaid.
+
+The pickers list runs from the shared list of datasets (ui/listing.py, no series); the two runs picked
+come from one `GET /datasets/{id}` each (one if both are of the same dataset), with the chart's bins.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import streamlit as st
 
 import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import charts, frames, quality, review
-from ui import calls, feedback, navigation, widgets
+from ueba_api.client import UebaClient
+from ui import calls, feedback, listing, navigation, widgets
 
 BINS_KEY = "compare.bins"
 SIDES = ("A", "B")
@@ -23,40 +30,71 @@ def run_details(run: frames.Run) -> None:
     widgets.quality_hint_list(quality.quality_hints(result))
 
 
+def fetched(client: UebaClient, runs: list[frames.Run]) -> list[frames.Run]:
+    """The runs with their results as the server gives them now (losses, histogram at the chart's bins),
+    keeping their labels; one request per dataset. UebaError as the client raises it."""
+    datasets = {}
+    for run in runs:
+        if run.dataset_id not in datasets:
+            datasets[run.dataset_id] = client.get_dataset(
+                run.dataset_id or "", logs=False, bin_count=widgets.asked_bin_count(BINS_KEY))
+    results = []
+    for run in runs:
+        history = datasets[run.dataset_id].training_results
+        if len(history) < run.number:
+            raise RunGone(run.label)
+        results.append(replace(run, result=history[run.number - 1]))
+    return results
+
+
+class RunGone(Exception):
+    """A listed run that the server no longer has (its dataset was changed or deleted since)."""
+
+
 st.title("Compare runs")
 feedback.show_notices()
 client = calls.get_client()
 with calls.api_call("load the training runs") as loaded:
-    bins = widgets.asked_bin_count(BINS_KEY)  # read here: the call runs in another thread
-    datasets = calls.wait_for("load the training runs", lambda: client.list_datasets(bin_count=bins).items,
-                              client)
+    runs = frames.training_runs(listing.datasets(client))
 if not loaded.ok:
     st.stop()
-runs = frames.training_runs(datasets)
 if len(runs) < 2:
     st.info("Comparing needs at least two training runs; there are "
             f"{len(runs)}. Train a dataset on the Training review page first.", icon=":material/info:")
     st.page_link(navigation.TRAINING_PAGE, label="Open the training review", icon=":material/monitoring:")
     st.stop()
-history = frames.training_history(datasets)
 
 picked = []
 defaults = review.default_pair([run.result for run in runs])
-for side, column, default in zip(SIDES, st.columns(2, gap="large"), defaults, strict=True):
+columns = st.columns(2, gap="large")
+for side, column, default in zip(SIDES, columns, defaults, strict=True):
     with column:
         index = st.selectbox(f"Run {side}", range(len(runs)), index=default, key=f"compare.run.{side}",
-                             format_func=lambda i: review.run_choice_label(runs[i]))
-        run_details(runs[index])
+                             # Half a 1280 px window has no room for the time: the details below say it.
+                             format_func=lambda i: review.run_choice_label(runs[i], created=False))
         picked.append(index)
+try:
+    with calls.api_call("load the runs picked") as loaded, st.spinner("Loading the two runs…"):
+        pair = fetched(client, [runs[index] for index in picked])
+except RunGone as gone:
+    listing.forget_listing()
+    st.warning(f"The server no longer has run {gone}: its dataset was changed or deleted since the list "
+               "was loaded. Reload the page for the runs it has now.", icon=":material/info:")
+    st.stop()
+if not loaded.ok:
+    st.stop()
+for column, run in zip(columns, pair, strict=True):
+    with column:
+        run_details(run)
 if picked[0] == picked[1]:
     st.warning("Run A and run B are the same run: pick two different runs to compare.",
                icon=":material/info:")
 # Charts label the runs by side (as the statistics' columns do), so a shortened legend still tells them apart.
-chosen = review.side_labelled([runs[index] for index in picked], SIDES)
+chosen = review.side_labelled(pair, SIDES)
 
 st.subheader("Statistics")
 st.caption("Per-connection validation loss statistics are what an anomaly threshold is derived from.")
-statistics = review.side_by_side(history.iloc[picked], SIDES)
+statistics = review.side_by_side(frames.runs_history(pair), SIDES)
 # The styler formats per row (counts and losses share a column); a column format would override it.
 st.dataframe(
     review.styled_side_by_side(statistics, SIDES),

@@ -1,6 +1,15 @@
-"""Training review (?dataset=<id>): train a dataset, follow the run, and judge the model it gave."""
+"""Training review (?dataset=<id>): train a dataset, follow the run, and judge the model it gave.
+
+What it fetches: the shared list of datasets (ui/listing.py) for the picker, then ONE `GET /datasets/{id}`
+(no logs, the chart's bin count) per run of the page, or per poll while a run trains. Everything about
+the dataset is drawn from that one answer, so the progress header, the history and the run under review
+show the same epochs and losses at every poll. The threshold explorer's finest histogram and a run's log
+are fetched when needed, and kept once the run has ended.
+"""
 
 from __future__ import annotations
+
+from contextlib import suppress
 
 import streamlit as st
 
@@ -10,17 +19,23 @@ from ueba_api.client import UebaClient
 from ueba_api.errors import ConflictError, UebaError
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
 from ueba_api.report import quality_report
-from ui import calls, feedback, navigation, text, widgets
+from ui import calls, feedback, listing, navigation, widgets
 
 POLL_SECONDS = 2
 BINS_KEY = "training.bins"
+# The dataset the page run fetched, handed to the fragment that draws it (its own reruns fetch again).
+_FETCHED = "training.fetched"
+# (dataset id, run creation time) -> the server's id of that run, as /status/internal gave it.
+_SERVER_RUN_IDS = "training.server_run_ids"
 ALREADY_RUNNING = "A training is already running for this dataset: wait for it to end, then train again."
 
 LOSS_FORMAT = "%.5g"
 HISTORY_COLUMNS = {
-    "run": st.column_config.NumberColumn("Run", help="1 = the oldest training of this dataset"),
+    # q99 and q999 come fourth and fifth; narrow columns before them keep them in sight at any width.
+    "run": st.column_config.NumberColumn("Run", help="1 = the oldest training of this dataset",
+                                         width="small"),
     "created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-    "status": st.column_config.TextColumn("Status"),
+    "status": st.column_config.TextColumn("Status", width="small"),
     "feature_config_name": st.column_config.TextColumn("Feature config"),
     "num_connections": st.column_config.NumberColumn("Connections", format="localized"),
     "epochs": st.column_config.NumberColumn("Epochs"),
@@ -34,9 +49,11 @@ HISTORY_COLUMNS = {
     "std": st.column_config.NumberColumn(
         "Std", format=LOSS_FORMAT, help="Standard deviation of the per-connection validation loss"),
     "quantile_99": st.column_config.NumberColumn(
-        "q99", format=LOSS_FORMAT, help="99th percentile of the per-connection validation loss"),
+        "q99", format=LOSS_FORMAT, help="99th percentile of the per-connection validation loss",
+        width="small"),
     "quantile_999": st.column_config.NumberColumn(
-        "q999", format=LOSS_FORMAT, help="99.9th percentile of the per-connection validation loss"),
+        "q999", format=LOSS_FORMAT, help="99.9th percentile of the per-connection validation loss",
+        width="small"),
     "error_code": st.column_config.TextColumn("Error code"),
     "error_details": st.column_config.TextColumn("Error details", width="large"),
 }
@@ -50,8 +67,12 @@ def pick_dataset(client: UebaClient) -> str:
     Without `?dataset=` the picker starts on `review.default_dataset_id`: the active dataset, else the one
     trained last, else the newest.
     """
+    wanted = navigation.dataset_id_from_query()
     with calls.api_call("load the datasets") as outcome:
-        datasets = client.list_datasets().items
+        datasets = listing.datasets(client)
+        if wanted and wanted not in {dataset.id for dataset in datasets}:
+            listing.forget_listing()  # made since the list was cached (elsewhere, or by another client)?
+            datasets = listing.datasets(client)
     if not outcome.ok:
         st.stop()
     if not datasets:
@@ -59,7 +80,6 @@ def pick_dataset(client: UebaClient) -> str:
         st.page_link(navigation.DATASETS_PAGE, label="Open the datasets", icon=":material/table:")
         st.stop()
     labels = {dataset.id: review.dataset_choice_label(dataset) for dataset in datasets}
-    wanted = navigation.dataset_id_from_query()
     if wanted and wanted not in labels:
         st.error(f"There is no dataset with the id {wanted!r}. Pick one below.", icon=":material/error:")
     ids = list(labels)
@@ -144,22 +164,14 @@ def train_controls(client: UebaClient, dataset: Dataset) -> None:
         )
 
 
-def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
-    """The running training: epochs done and the loss curve so far. Polled while it runs."""
-    with calls.api_call("follow the training") as outcome:
-        current = client.get_dataset(dataset_id)
-    if not outcome.ok:
-        return
-    runs = frames.training_runs(current)
-    if len(runs) < number or runs[number - 1].result.status != TrainingStatus.TRAINING:
-        st.rerun(scope="app")  # it ended: the whole page shows the outcome
-    run = runs[number - 1]
-    epochs = len(run.result.training_dataset_loss)
+def progress_panel(run: frames.Run, server_id: str | None) -> None:
+    """The running training: epochs done and the loss curve so far, from the page's one fetch."""
+    epochs = frames.epochs_done(run.result)
     connections = f" on {run.result.num_connections:,} connections" if run.result.num_connections else ""
     # Written into directly, not used as a context manager: leaving the `with` block would mark the
     # panel "complete" (a green check) while the run is still training.
-    panel = st.status(f"Training {text.plain(run.label)}{connections}: {epochs} epochs done", state="running",
-                      expanded=True)
+    panel = st.status(f"Training {run_name(run, server_id)}{connections}: {epochs} epochs done",
+                      state="running", expanded=True)
     panel.caption(f"Started {review.utc_minutes(run.result.created)}; refreshed every {POLL_SECONDS} s.")
     if epochs:
         panel.altair_chart(charts.loss_curves(frames.loss_frame(review.numbered([run]))),
@@ -168,13 +180,81 @@ def progress_panel(client: UebaClient, dataset_id: str, number: int) -> None:
         panel.caption("Waiting for the first epoch…")
 
 
-def follow_training(client: UebaClient, dataset: Dataset) -> None:
-    """Announce a watched run that ended (and review it); poll the one that runs now."""
+def run_name(run: frames.Run, server_id: str | None) -> str:
+    """"#2", with the server's own id of the run where known ("#2 (server run 17)"): the server's log
+    names runs by that id."""
+    return f"#{run.number}" + (f" (server run {server_id})" if server_id else "")
+
+
+def load_dataset(client: UebaClient, dataset_id: str) -> Dataset | None:
+    """The page's one fetch of the dataset: every run's losses, the chart's histogram, no logs."""
+    with calls.api_call("load the dataset") as loaded:
+        bins = widgets.asked_bin_count(BINS_KEY)  # read here: the call runs in another thread
+        dataset = calls.wait_for("load the dataset",
+                                 lambda: client.get_dataset(dataset_id, logs=False, bin_count=bins), client)
+    return dataset if loaded.ok else None
+
+
+def dataset_view(client: UebaClient, dataset_id: str, polling: bool) -> None:
+    """Everything about the dataset but the train controls: a fragment, polled while a run trains.
+
+    The page run hands over the dataset it fetched; the fragment's own reruns (polls, its widgets) fetch
+    it again. When a polled run has ended, the whole page runs again to show its outcome.
+    """
+    dataset = st.session_state.pop(_FETCHED, None)
+    if dataset is None or dataset.id != dataset_id:
+        dataset = load_dataset(client, dataset_id)
+        if dataset is None:
+            return
+    if polling and not review.is_training(dataset):
+        listing.forget_listing()  # its badges and runs changed
+        st.rerun(scope="app")
+    runs = frames.training_runs(dataset)
     follow = navigation.follow_trainings(dataset)
-    for ended in follow.ended:
-        st.session_state[f"training.run.{dataset.id}"] = ended.number - 1  # review the run that just ended
+    reviewed = reviewed_index(dataset, runs, follow.ended)
+    server_id = server_run_id(client, dataset, ask=bool(follow.training))
     for run in follow.training:
-        st.fragment(run_every=POLL_SECONDS)(progress_panel)(client, dataset.id, run.number)
+        progress_panel(run, server_id)
+    latest = dataset.latest_result
+    if reviewed != len(runs) - 1:  # the run under review says its own failure
+        latest_failure(latest)
+    history_section(dataset)
+    if runs:
+        st.subheader("Review a run")
+        review_section(client, dataset, runs, server_id)
+
+
+def server_run_id(client: UebaClient, dataset: Dataset, *, ask: bool) -> str | None:
+    """The server's id of the dataset's latest run, or None if it cannot say.
+
+    Asked of `/status/internal` while the run trains (`ask`), and remembered for the session: that list
+    holds every dataset's latest run, too long to fetch on every run of the page.
+    """
+    latest = dataset.latest_result
+    if latest is None or latest.created is None:
+        return None
+    known = st.session_state.setdefault(_SERVER_RUN_IDS, {})
+    run_key = (dataset.id, latest.created.isoformat())
+    if ask and run_key not in known:
+        with suppress(UebaError):
+            known[run_key] = review.server_run_id(client.get_internal_status(), latest)
+    return known.get(run_key)
+
+
+def reviewed_index(dataset: Dataset, runs: list[frames.Run], ended: list[frames.Run]) -> int | None:
+    """The run under review (an index into `runs`), kept in the "Run to review" picker's state: a run
+    that just ended, else the one picked before, else `review.default_review_index`."""
+    key = _review_key(dataset)
+    for run in ended:
+        st.session_state[key] = run.number - 1  # review the run that just ended
+    chosen = st.session_state.get(key)
+    if chosen is None or not 0 <= chosen < len(runs):
+        st.session_state[key] = review.default_review_index([run.result for run in runs])
+    return st.session_state[key]
+
+
+def _review_key(dataset: Dataset) -> str:
+    return f"training.run.{dataset.id}"
 
 
 def latest_failure(result: TrainingResult | None) -> None:
@@ -209,13 +289,14 @@ def history_section(dataset: Dataset) -> None:
                            "run's definition, statistics, charts, quality hints and thresholds")
 
 
-def statistics(run: frames.Run) -> None:
+def statistics(run: frames.Run, server_id: str | None) -> None:
     """What the run is, then the statistics of its per-connection validation loss."""
     result = run.result
     connections = f"{result.num_connections:,}" if result.num_connections is not None else review.MISSING
-    st.caption(f"Feature config {result.feature_config_name or review.MISSING} · "
+    feature_config = result.feature_config_name or review.MISSING
+    st.caption(f"Run {run_name(run, server_id)} · feature config {feature_config} · "
                f"created {review.utc_minutes(result.created)} · {connections} connections · "
-               f"{len(result.validation_dataset_loss)} epochs")
+               f"{frames.epochs_done(result)} epochs")
     numbers = [
         ("mean", result.mean, "Mean of the per-connection validation loss"),
         ("std", result.std, "Standard deviation of the per-connection validation loss"),
@@ -239,14 +320,17 @@ def loss_section(run: frames.Run, runs: list[frames.Run], dataset_id: str) -> No
     st.subheader("Loss per epoch")
     controls, chart = st.columns([1, 2], gap="large")
     with controls:
-        others = [other.label for other in runs if other.label != run.label]
+        # Runs of one dataset go by number: a chip shows "#2" whole, where a long label would be cut.
+        others = [other.number for other in runs if other.number != run.number]
         overlaid = st.multiselect("Overlay other runs", others, key=f"training.overlay.{dataset_id}",
+                                  format_func=lambda number: f"#{number}",
                                   placeholder="Runs of this dataset to compare with")
         log_scale = st.toggle("Log scale", key="training.loss_log")
         smoothing = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="training.smoothing",
                               help="Debiased exponential moving average, as TensorBoard: 0 shows the raw "
                                    "losses; with more, the raw curves stay faint beneath.")
-    losses = frames.loss_frame(review.numbered([run, *(other for other in runs if other.label in overlaid)]))
+    losses = frames.loss_frame(review.numbered(
+        [run, *(other for other in runs if other.number in overlaid)]))
     if losses.empty:
         chart.caption("This run has no losses to draw.")
         return
@@ -254,7 +338,7 @@ def loss_section(run: frames.Run, runs: list[frames.Run], dataset_id: str) -> No
                        key="training.loss_chart")
 
 
-def histogram_section(run: frames.Run) -> None:
+def histogram_section(client: UebaClient, dataset: Dataset, run: frames.Run) -> None:
     st.subheader("Validation loss per connection")
     controls, chart = st.columns([1, 2], gap="large")
     with controls:
@@ -272,76 +356,94 @@ def histogram_section(run: frames.Run) -> None:
         chart.caption("This run has no validation histogram.")
         return
     with controls:
-        threshold = threshold_explorer(run)
+        threshold = threshold_explorer(client, dataset, run)
     chart.altair_chart(charts.validation_histogram(result, log_scale=log_scale, threshold=threshold),
                        key="training.histogram_chart")
 
 
-def threshold_explorer(run: frames.Run) -> float:
-    """Pick a loss threshold, or the share of connections to flag, and read the other."""
+def threshold_explorer(client: UebaClient, dataset: Dataset, run: frames.Run) -> float | None:
+    """Pick a loss threshold, or the share of connections to flag, and read the other.
+
+    Read from the finest histogram the API gives, whatever the chart shows, so the answer does not
+    depend on the chart's bin count."""
     result = run.result
+    with calls.api_call("load the finest histogram") as loaded:
+        finest = listing.finest_histogram(client, dataset, run.number)
+    if not loaded.ok:
+        return None
+    try:
+        usable = finest is not None and frames.histogram_frame(finest)["count"].sum() > 0
+    except ValueError as error:
+        st.error(f"The server's finest histogram cannot be read: {error}", icon=":material/error:")
+        return None
+    if not usable:
+        st.caption("The server gave no histogram to read thresholds from.")
+        return None
     key = f"training.threshold.{result.dataset_id or ''}.{run.label}"
     mode = st.segmented_control("Explore by", ["Loss threshold", "Share above"], default="Loss threshold",
                                 required=True, key=f"{key}.mode")
     if mode == "Loss threshold":
         threshold = st.number_input("Threshold (validation loss)", min_value=0.0,
-                                    value=float(review.default_threshold(result)), format="%.6f",
+                                    value=float(review.default_threshold(result, finest)), format="%.6f",
                                     key=f"{key}.loss")
-        reading = review.reading_at_threshold(result, threshold)
+        reading = review.reading_at_threshold(finest, threshold)
     else:
         percent = st.number_input("Share of validation connections above the threshold (%)", min_value=0.0,
                                   max_value=100.0, value=review.DEFAULT_SHARE_ABOVE * 100, step=0.1,
                                   format="%.2f", key=f"{key}.share",
                                   help="The quantile's complement: 1% above is the 99th percentile (q99), "
                                        "0.1% the 99.9th (q999)")
-        reading = review.reading_at_share(result, percent / 100)
+        reading = review.reading_at_share(finest, percent / 100)
     st.markdown(reading.sentence())
+    st.caption(reading.precision_note())
     return reading.threshold
 
 
-def log_section(run: frames.Run) -> None:
-    with st.expander("Training log"):
-        log = run.result.training_log
+def log_section(client: UebaClient, dataset: Dataset, run: frames.Run) -> None:
+    # Tracked (on_change), so the log is fetched only while the expander is open.
+    expander = st.expander("Training log", key=f"training.log.{dataset.id}.{run.number}", on_change="rerun")
+    if not expander.open:
+        return
+    with expander:
+        with calls.api_call("load the training log") as loaded:
+            log = listing.run_log(client, dataset, run.number)
+        if not loaded.ok:
+            return
         if not log:
             st.caption("The server sent no log for this run.")
             return
-        st.code(log, language=None)
-        st.download_button("Download the log", log, f"training-log-{run.label}.txt".replace(" ", "_"),
-                           "text/plain", icon=":material/download:", on_click="ignore")
+        # Wrapped: the first line (the run's sizes and settings) is long, and would hide behind a scroll.
+        st.code(log, language=None, wrap_lines=True)
+        name = f"training-log-{dataset.id}-{run.number}.txt"
+        st.download_button("Download the log", log, name, "text/plain", icon=":material/download:",
+                           on_click="ignore")
 
 
-def review_section(dataset: Dataset, runs: list[frames.Run]) -> None:
-    key = f"training.run.{dataset.id}"
-    default = review.default_review_index([run.result for run in runs])
-    index = st.selectbox("Run to review", range(len(runs)), index=default, key=key,
-                         format_func=lambda i: review.run_choice_label(runs[i]))
+def review_section(client: UebaClient, dataset: Dataset, runs: list[frames.Run],
+                   server_id: str | None) -> None:
+    latest = len(runs) - 1
+    # Its value is in session state already (`reviewed_index`): no index here, or Streamlit warns.
+    index = st.selectbox("Run to review", range(len(runs)), key=_review_key(dataset),
+                         format_func=lambda i: review.run_choice_label(review.numbered([runs[i]])[0]))
     run = runs[index]
-    statistics(run)
+    statistics(run, server_id if index == latest else None)
     quality_section(run.result)
     if run.result.status == TrainingStatus.TRAINING:
         st.caption("The numbers below are not final: the run is still training.")
     loss_section(run, runs, dataset.id)
-    histogram_section(run)
-    log_section(run)
+    histogram_section(client, dataset, run)
+    log_section(client, dataset, run)
 
 
 st.title("Training review")
 feedback.show_notices()
 client = calls.get_client()
 dataset_id = pick_dataset(client)
-with calls.api_call("load the dataset") as loaded:
-    bins = widgets.asked_bin_count(BINS_KEY)  # read here: the call runs in another thread
-    dataset = calls.wait_for("load the dataset",
-                             lambda: client.get_dataset(dataset_id, logs=True, bin_count=bins), client)
-if not loaded.ok:
+dataset = load_dataset(client, dataset_id)
+if dataset is None:
     st.stop()
-runs = frames.training_runs(dataset)
-
 dataset_summary(dataset)
 train_controls(client, dataset)
-follow_training(client, dataset)
-latest_failure(dataset.latest_result)
-history_section(dataset)
-if runs:
-    st.subheader("Review a run")
-    review_section(dataset, runs)
+st.session_state[_FETCHED] = dataset
+polling = review.is_training(dataset)
+st.fragment(run_every=POLL_SECONDS if polling else None)(dataset_view)(client, dataset_id, polling)

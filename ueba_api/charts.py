@@ -6,6 +6,7 @@ Each chart carries its data inline, so `chart.to_dict()` holds the very numbers 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,16 @@ RUN_SCHEME = "tableau10"
 # Legend symbols drawn as short lines, long enough to show a dash pattern.
 LINE_LEGEND = {"symbolType": "stroke", "symbolStrokeWidth": 2, "symbolSize": 500}
 POINT_SIZE = 30
+LINE_WIDTH = 2
+# Points mark each epoch up to this many epochs; beyond, they would cover the validation curve's dashes.
+MAX_EPOCHS_WITH_POINTS = 40
+# The splits of a loss chart: a colour each when one run is drawn, a dash each always (solid training,
+# long dashes for validation, visible at any number of epochs once the points are left out).
+SPLIT_COLORS = {"training": "#4c78a8", "validation": "#f58518"}
+SPLIT_DASHES = {"training": [1, 0], "validation": [8, 4]}
+# Log-axis ticks are taken at these steps of each decade; the domain is padded by this share of its span.
+LOG_TICK_STEPS = (1, 2, 5)
+LOG_DOMAIN_PADDING = 0.02
 
 # The statistic rules of the histogram, in legend order, with their colours.
 MARKER_COLORS = {
@@ -72,26 +83,75 @@ def smooth(values: Sequence[float], weight: float) -> list[float]:
     return smoothed.where(finite, series).tolist()
 
 
+def log_ticks(low: float, high: float) -> list[float]:
+    """Tick values for a log axis over [low, high] (both > 0): the 1-2-5 steps of each decade inside it,
+    or every 1..9 step where that gives fewer than three. 0.0066..0.011 gets 0.007, 0.008, 0.009, 0.01;
+    a range over several decades gets 0.001, 0.002, 0.005, 0.01, ...; a range too narrow for two such
+    ticks gets none (the caller leaves the ticks to the scale then)."""
+    if not 0 < low <= high:
+        raise ValueError(f"log ticks need 0 < low <= high, got {low}, {high}")
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+
+    def ticks(steps: Sequence[int]) -> list[float]:
+        values = (float(f"{step}e{power}") for power in range(first, last + 1) for step in steps)
+        return [value for value in values if low <= value <= high]
+
+    coarse = ticks(LOG_TICK_STEPS)
+    if len(coarse) >= 3:
+        return coarse
+    fine = ticks(range(1, 10))
+    return fine if len(fine) >= 2 else []  # too narrow a range for round ticks: the scale's own
+
+
+def _log_domain(values: pd.Series) -> list[float]:
+    """The data's own range, widened a little in log space so no point sits on the frame."""
+    low, high = float(values.min()), float(values.max())
+    pad = (math.log10(high) - math.log10(low)) * LOG_DOMAIN_PADDING or LOG_DOMAIN_PADDING
+    return [low / 10**pad, high * 10**pad]
+
+
 def loss_curves(frame: pd.DataFrame, *, log_scale: bool = False, smoothing: float = 0.0) -> alt.LayerChart:
     """Training and validation loss per epoch (a `frames.loss_frame`), runs overlaid.
 
-    Colour is the run, dash the split; a point marks each epoch. With `smoothing` > 0 the smoothed
-    curves are drawn over the raw ones, which stay faint. A log axis leaves out losses that are not
-    positive (log 0 is −∞).
+    Training and validation are told apart at a glance: with one run by colour (and dash), with several
+    the colour is the run and validation is drawn in long dashes, with points only where there are few
+    enough epochs not to hide the dashes. With `smoothing` > 0 the smoothed curves are drawn over the
+    raw ones, which stay faint. A log axis leaves out losses that are not positive (log 0 is −∞) and
+    spans the data's own range with ticks from `log_ticks`, not the decades around it.
     """
     _check_weight("smoothing", smoothing)
     data = frame.sort_values(["run", "split", "epoch"]).reset_index(drop=True)
     data["smoothed_loss"] = data.groupby(["run", "split"], sort=False)["loss"].transform(
         lambda losses: smooth(losses.to_numpy(), smoothing)
     )
+    shown = "smoothed_loss" if smoothing else "loss"
+    # Rows without a finite loss to draw would give the axis an infinite extent: they are gaps anyway.
+    drawn = [shown, "loss"] if smoothing else [shown]
+    data = data[np.isfinite(data[drawn]).all(axis=1)]
     if log_scale:
-        data = data[data["loss"] > 0]
-    scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
+        data = data[(data[drawn] > 0).all(axis=1)]
     title = "Loss (log scale)" if log_scale else "Loss"
+    if log_scale and not data.empty:
+        values = pd.concat([data[column] for column in drawn])
+        domain = _log_domain(values)
+        scale = alt.Scale(type="log", domain=domain, nice=False)
+        axis = alt.Axis(values=log_ticks(*domain) or alt.Undefined, format="~g")
+    else:
+        scale, axis = alt.Scale(type="log") if log_scale else alt.Scale(zero=False), alt.Axis()
+    one_run = data["run"].nunique() <= 1
+    split_legend = alt.Legend(title="Split", **LINE_LEGEND)
+    split_dash = alt.StrokeDash("split:N", sort=list(SPLIT_DASHES),
+                                scale=alt.Scale(domain=list(SPLIT_DASHES), range=list(SPLIT_DASHES.values())),
+                                legend=split_legend)
+    if one_run:
+        color = alt.Color("split:N", sort=list(SPLIT_COLORS), legend=split_legend,
+                          scale=alt.Scale(domain=list(SPLIT_COLORS), range=list(SPLIT_COLORS.values())))
+    else:
+        color = alt.Color("run:N", title="Run", scale=alt.Scale(scheme=RUN_SCHEME),
+                          legend=alt.Legend(**LINE_LEGEND))
     base = alt.Chart(data).encode(
         x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-        color=alt.Color("run:N", title="Run", scale=alt.Scale(scheme=RUN_SCHEME),
-                        legend=alt.Legend(**LINE_LEGEND)),
+        color=color,
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
             alt.Tooltip("split:N", title="Split"),
@@ -100,21 +160,23 @@ def loss_curves(frame: pd.DataFrame, *, log_scale: bool = False, smoothing: floa
             alt.Tooltip("smoothed_loss:Q", title="Smoothed loss", format=LOSS_FORMAT),
         ],
     )
+    # Every layer says the same scale and axis: Vega-Lite warns of a conflict where layers differ.
+    y = alt.Y(f"{shown}:Q", title=title, scale=scale, axis=axis)
+    curves = base.mark_line(strokeWidth=LINE_WIDTH).encode(y=y, strokeDash=split_dash)
+    layers = [curves]
     # The points are a layer of their own, not `point=True` on the line: with an overlay Vega-Lite draws
-    # the split legend as filled dots, which cannot show the dash that tells training from validation.
-    split_dash = alt.StrokeDash("split:N", title="Split", sort=["training", "validation"],
-                                legend=alt.Legend(**LINE_LEGEND))
-    shown = "smoothed_loss" if smoothing else "loss"
-    y = alt.Y(f"{shown}:Q", title=title, scale=scale)
-    curves = base.mark_line().encode(y=y, strokeDash=split_dash)
-    points = base.mark_point(filled=True, opacity=1, size=POINT_SIZE).encode(y=y)
-    if not smoothing:
-        return alt.layer(curves, points)
-    # strokeOpacity, not opacity: Vega-Lite gives the legend symbols the first layer's opacity.
-    raw = base.mark_line(strokeOpacity=RAW_CURVE_OPACITY).encode(
-        y=alt.Y("loss:Q", title=title, scale=scale), strokeDash=split_dash
-    )
-    return alt.layer(raw, curves, points)
+    # the split legend as filled dots, which cannot show the dash. Many epochs' points would cover the
+    # dashes, so they are drawn only for short runs.
+    if data.empty or data["epoch"].max() <= MAX_EPOCHS_WITH_POINTS:
+        layers.append(base.mark_point(filled=True, opacity=1, size=POINT_SIZE).encode(y=y))
+    if smoothing:
+        # strokeOpacity, not opacity: Vega-Lite gives the legend symbols the first layer's opacity.
+        raw = base.mark_line(strokeOpacity=RAW_CURVE_OPACITY, strokeWidth=LINE_WIDTH).encode(
+            y=alt.Y("loss:Q", title=title, scale=scale, axis=axis), strokeDash=split_dash
+        )
+        layers.insert(0, raw)
+    # SVG: the axis labels are text a browser test can read (a few hundred points draw as fast).
+    return alt.layer(*layers).properties(usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def _bins_tooltip() -> list[alt.Tooltip]:

@@ -180,10 +180,21 @@ def _last(values: Sequence[float]) -> float | None:
     return values[-1] if values else None
 
 
+def epochs_done(result: TrainingResult) -> int:
+    """The epochs a run has losses for: the longer split (a run still training may have one more value in
+    one of them). Every place that says how far a run got counts with this, so they agree."""
+    return max(len(result.training_dataset_loss), len(result.validation_dataset_loss))
+
+
 def training_history(datasets: Dataset | DatasetList | Iterable[Dataset]) -> pd.DataFrame:
     """One row per training run (columns `HISTORY_COLUMNS`), oldest first within each dataset."""
+    return runs_history(training_runs(datasets))
+
+
+def runs_history(runs: Iterable[Run]) -> pd.DataFrame:
+    """One row per run given (columns `HISTORY_COLUMNS`), in their order."""
     rows = []
-    for run in training_runs(datasets):
+    for run in runs:
         result = run.result
         rows.append(
             {
@@ -195,7 +206,7 @@ def training_history(datasets: Dataset | DatasetList | Iterable[Dataset]) -> pd.
                 "status": enum_text(result.status),
                 "feature_config_name": result.feature_config_name,
                 "num_connections": result.num_connections,
-                "epochs": max(len(result.training_dataset_loss), len(result.validation_dataset_loss)),
+                "epochs": epochs_done(result),
                 "final_training_loss": _last(result.training_dataset_loss),
                 "final_validation_loss": _last(result.validation_dataset_loss),
                 "mean": result.mean,

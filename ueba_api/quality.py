@@ -107,6 +107,27 @@ def threshold_for_share(histogram: Histogram | TrainingResult, share: float) -> 
     return float(edges[first - 1] + fraction * (edges[first] - edges[first - 1]))
 
 
+@dataclass(frozen=True)
+class Bin:
+    """One bin of a validation-loss histogram: its edges and its share of the connections."""
+
+    start: float
+    end: float
+    share: float
+
+
+def bin_at(histogram: Histogram | TrainingResult, loss: float) -> Bin | None:
+    """The bin `loss` lies in (the upper one on an inner edge, the last one on the last edge); None
+    outside the histogram. Within a bin the histogram says nothing of where its connections lie, which
+    bounds how precisely `share_above` and `threshold_for_share` can answer there."""
+    bins = histogram_frame(histogram)
+    if bins.empty or not bins["bin_start"].iloc[0] <= loss <= bins["bin_end"].iloc[-1]:
+        return None
+    index = min(int(np.searchsorted(bins["bin_start"].to_numpy(), loss, side="right")) - 1, len(bins) - 1)
+    row = bins.iloc[index]
+    return Bin(float(row["bin_start"]), float(row["bin_end"]), float(row["share"]))
+
+
 def _change(before: float, after: float) -> str:
     """The relative change as "+12.3%"; a loss of exactly 0 has no relative change to speak of."""
     return f"{after / before - 1:+.1%}" if before else "from 0"
@@ -138,7 +159,7 @@ def _missing_losses(training: list[float], validation: list[float]) -> QualityHi
         return None
     message = (
         f"The server sent no usable loss (null or not a number) for {' and for '.join(gaps)}: the curves "
-        "have gaps there, and the checks of the curves skip those epochs."
+        "skip those epochs (drawn from the epoch before to the epoch after), and so do their checks."
     )
     return QualityHint(HintKind.MISSING_LOSS, Severity.WARNING, message)
 

@@ -7,16 +7,26 @@ the history as CSV / JSON downloads, and the sentence that announces a finished 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
 from ueba_api import quality
-from ueba_api.frames import Run, training_runs, with_utc_labels
-from ueba_api.models import Dataset, TrainingResult, TrainingStatus, enum_text, format_utc
+from ueba_api.frames import Run, epochs_done, training_runs, with_utc_labels
+from ueba_api.models import (
+    Dataset,
+    Histogram,
+    InternalStatus,
+    TrainingResult,
+    TrainingStatus,
+    enum_text,
+    format_utc,
+)
 
 # The numeric columns of `frames.training_history` compared side by side, with their row labels.
 COMPARED_STATISTICS = {
@@ -35,20 +45,21 @@ COUNT_STATISTICS = ("Connections", "Epochs")
 # How a table shows a value the API did not give.
 MISSING = "—"
 
-# The history columns a person reads (the dataset's id and name are the page's context).
+# The history columns a person reads (the dataset's id and name are the page's context), the statistics an
+# analyst reads first (q99, q999) right after which run it is, so no table width hides them.
 HISTORY_TABLE_COLUMNS = [
     "run",
     "created",
     "status",
-    "feature_config_name",
-    "num_connections",
-    "epochs",
-    "final_training_loss",
-    "final_validation_loss",
-    "mean",
-    "std",
     "quantile_99",
     "quantile_999",
+    "mean",
+    "std",
+    "final_validation_loss",
+    "final_training_loss",
+    "epochs",
+    "num_connections",
+    "feature_config_name",
     "error_code",
     "error_details",
 ]
@@ -94,9 +105,10 @@ def utc_minutes(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if value else MISSING
 
 
-def run_choice_label(run: Run) -> str:
-    """How a run reads in a picker: "<label> · SUCCESS · 2024-04-02 08:15 UTC"."""
-    created = f" · {utc_minutes(run.result.created)}" if run.result.created else ""
+def run_choice_label(run: Run, *, created: bool = True) -> str:
+    """How a run reads in a picker: "<label> · SUCCESS · 2024-04-02 08:15 UTC"; without the time where a
+    picker is narrow and the time is shown beside it."""
+    created = f" · {utc_minutes(run.result.created)}" if created and run.result.created else ""
     return f"{run.label} · {status_text(run.result)}{created}"
 
 
@@ -188,6 +200,51 @@ def follow_training(watched: Mapping[str, int], datasets: Dataset | Iterable[Dat
     return FollowUp(kept, ended, training)
 
 
+# What a listing of datasets keeps of each run: enough to name, pick and badge it, not its series.
+_SERIES_LEFT_OUT = {"training_dataset_loss": [], "validation_dataset_loss": [],
+                    "validation_dataset_histogram": None, "training_log": None}
+
+
+def listed(datasets: Iterable[Dataset]) -> list[Dataset]:
+    """The datasets without their runs' losses per epoch, histograms and logs: what a page keeps of a
+    listing to name, pick and badge datasets and runs. The API always lists every run's losses, which
+    at 1,000 datasets with long histories are hundreds of MB; whatever shows a run's numbers fetches
+    its dataset (`UebaClient.get_dataset`), so an epoch count read from a listed run (0) is never shown.
+    """
+    return [
+        dataset.model_copy(update={"training_results": [
+            result.model_copy(update=_SERIES_LEFT_OUT) for result in dataset.training_results]})
+        for dataset in datasets
+    ]
+
+
+def finished_runs_unknown(datasets: Iterable[Dataset], internal: InternalStatus | None) -> frozenset[str]:
+    """The server's ids of the finished runs `/status/internal` names (each dataset's latest run) that a
+    listing does not hold with that status: not empty once a training has ended since the listing was
+    made, whoever started it. Runs still TRAINING are not asked about (a page fetches its own dataset's
+    runs). Without that endpoint (newer PrivX) there is nothing to compare: empty."""
+    if internal is None:
+        return frozenset()
+    listed_runs = {(result.created, status_text(result)) for dataset in datasets
+                   for result in dataset.training_results}
+    return frozenset(instance.id or "" for instance in internal.instances
+                     if instance.status != TrainingStatus.TRAINING
+                     and (instance.created, instance.status) not in listed_runs)
+
+
+def server_run_id(internal: InternalStatus | None, result: TrainingResult) -> str | None:
+    """The server's own id of `result`, where `/status/internal` lists it (it lists each dataset's latest
+    run, matched here by creation time); None when it is not listed or the match is not unique.
+
+    Server logs name runs by this id, while the pages number a dataset's runs #1, #2, ...: showing both
+    lets a reader find a run in the server's log."""
+    if internal is None or result.created is None:
+        return None
+    matches = [instance.id for instance in internal.instances
+               if instance.id and instance.created == result.created]
+    return matches[0] if len(matches) == 1 else None
+
+
 RunsSnapshot = list[tuple[str | None, int, str | None]]
 
 
@@ -202,8 +259,7 @@ def runs_snapshot(datasets: Iterable[Dataset]) -> RunsSnapshot:
 def finished_message(label: str, result: TrainingResult) -> str:
     """The notice for a training that ended: its outcome, and on failure its error."""
     if result.status == TrainingStatus.SUCCESS:
-        epochs = len(result.validation_dataset_loss)
-        return f"Training {label} succeeded after {epochs} epochs."
+        return f"Training {label} succeeded after {epochs_done(result)} epochs."
     if result.status == TrainingStatus.FAILURE:
         cause = result.failure_cause
         return f"Training {label} failed" + (f" ({cause})." if cause else ".")
@@ -238,13 +294,21 @@ def _with_utc_text(table: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ThresholdReading:
-    """A loss threshold read against a run's validation histogram."""
+    """A loss threshold read against a run's validation histogram, with how precisely the histogram
+    allows: within a bin it says nothing of where the connections lie, so the reading is interpolated
+    there and good to about half the bin (its share of the connections, its width in loss)."""
 
     threshold: float
     share: float
     """The share of validation connections whose loss lies above the threshold (0 to 1)."""
     validation: float
     """How many validation connections the histogram holds (the sum of its counts)."""
+    bins: int
+    """The bins of the histogram read."""
+    share_precision: float
+    """± on `share`: half the share of the bin the threshold lies in (0 outside the histogram)."""
+    threshold_precision: float
+    """± on `threshold`: half the width of that bin (0 outside the histogram)."""
 
     @property
     def flagged(self) -> float:
@@ -252,34 +316,63 @@ class ThresholdReading:
         return self.share * self.validation
 
     def sentence(self) -> str:
-        return (f"**{self.share:.2%}** of the validation connections have a loss above "
-                f"**{self.threshold:.5g}** (about {self.flagged:,.0f} of {self.validation:,.0f}).")
+        decimals = _decimals_for(self.share_precision * 100)
+        share, threshold = f"{self.share:.{decimals}%}", f"{self.threshold:.5g}"
+        return (f"**{share}** ± {self.share_precision:.{decimals}%} of the validation connections have a "
+                f"loss above **{threshold}** ± {_one_digit(self.threshold_precision)} "
+                f"(about {self.flagged:,.0f} of {self.validation:,.0f}).")
+
+    def precision_note(self) -> str:
+        return (f"Read from the server's {self.bins:,}-bin histogram, whatever the chart shows; between a "
+                "bin's edges it is interpolated, so the ± is half the share and half the width of the bin "
+                "the threshold falls in.")
+
+
+def _one_digit(value: float) -> str:
+    """A precision to one significant digit, never in exponent form: 0.00002, not 2e-05."""
+    return np.format_float_positional(value, precision=1, unique=False, fractional=False, trim="-")
+
+
+def _decimals_for(percent: float) -> int:
+    """Decimals of a percentage that show a ± of `percent` points: at least 2, at most 4."""
+    if percent <= 0:
+        return 2
+    return min(4, max(2, math.ceil(-math.log10(percent))))
 
 
 # The share of validation connections a threshold starts at when the run has no q99: 1%, q99's complement.
 DEFAULT_SHARE_ABOVE = 0.01
 
+HistogramSource = Histogram | TrainingResult
 
-def default_threshold(result: TrainingResult) -> float:
-    """Where the threshold explorer starts: the run's q99, else the loss 1% of the histogram lies above."""
+
+def default_threshold(result: TrainingResult, histogram: HistogramSource | None = None) -> float:
+    """Where the threshold explorer starts: the run's q99, else the loss 1% of the histogram lies above
+    (`histogram`, or the result's own)."""
     if result.quantile_99 is not None:
         return result.quantile_99
-    return quality.threshold_for_share(result, DEFAULT_SHARE_ABOVE)
+    return quality.threshold_for_share(histogram or result, DEFAULT_SHARE_ABOVE)
 
 
-def reading_at_threshold(result: TrainingResult, threshold: float) -> ThresholdReading:
+def reading_at_threshold(histogram: HistogramSource, threshold: float) -> ThresholdReading:
     """The share of validation connections above a loss threshold."""
-    return ThresholdReading(threshold, quality.share_above(result, threshold), _validation_size(result))
+    return _reading(histogram, threshold, quality.share_above(histogram, threshold))
 
 
-def reading_at_share(result: TrainingResult, share: float) -> ThresholdReading:
+def reading_at_share(histogram: HistogramSource, share: float) -> ThresholdReading:
     """The loss threshold that `share` (0 to 1) of the validation connections lie above."""
-    return ThresholdReading(quality.threshold_for_share(result, share), share, _validation_size(result))
+    return _reading(histogram, quality.threshold_for_share(histogram, share), share)
 
 
-def _validation_size(result: TrainingResult) -> float:
-    histogram = result.validation_dataset_histogram
-    return float(sum(histogram.hist)) if histogram is not None else 0.0
+def _reading(histogram: HistogramSource, threshold: float, share: float) -> ThresholdReading:
+    source = histogram.validation_dataset_histogram if isinstance(histogram, TrainingResult) else histogram
+    counts = source.hist if source is not None else []
+    around = quality.bin_at(histogram, threshold)
+    return ThresholdReading(
+        threshold, share, float(sum(counts)), len(counts),
+        share_precision=around.share / 2 if around else 0.0,
+        threshold_precision=(around.end - around.start) / 2 if around else 0.0,
+    )
 
 
 def side_by_side(history: pd.DataFrame, names: Sequence[str] = ("A", "B")) -> pd.DataFrame:

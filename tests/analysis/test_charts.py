@@ -10,6 +10,7 @@ from ueba_api.charts import (
     MARKER_COLORS,
     coverage_timeline,
     histogram_overlay,
+    log_ticks,
     loss_curves,
     smooth,
     validation_histogram,
@@ -51,11 +52,14 @@ def test_loss_curves_overlay_runs_by_colour_and_splits_by_dash(dataset_list: Dat
     spec = spec_of(loss_curves(frame))
 
     lines, points = layers(spec)
-    assert mark_of(lines) == {"type": "line"}
+    assert mark_of(lines)["type"] == "line"
     assert mark_of(points)["type"] == "point" and mark_of(points)["filled"] is True
     encoding = lines["encoding"]
     assert (encoding["x"]["field"], encoding["y"]["field"]) == ("epoch", "loss")
     assert (encoding["color"]["field"], encoding["strokeDash"]["field"]) == ("run", "split")
+    # Validation in long dashes, said on the scale (a theme's default dashes are too short to see).
+    assert encoding["strokeDash"]["scale"] == {"domain": ["training", "validation"],
+                                               "range": [[1, 0], [8, 4]]}
     assert points["encoding"]["y"]["field"] == "loss" and "strokeDash" not in points["encoding"]
     assert "type" not in encoding["y"].get("scale", {})
     assert [tip["field"] for tip in encoding["tooltip"]] == ["run", "split", "epoch", "loss", "smoothed_loss"]
@@ -69,7 +73,7 @@ def test_loss_curves_overlay_runs_by_colour_and_splits_by_dash(dataset_list: Dat
 
 def test_loss_curves_legends_draw_lines_and_runs_keep_their_hues_under_any_theme() -> None:
     result = TrainingResult(status="SUCCESS", training_dataset_loss=[1.0])
-    spec = spec_of(loss_curves(loss_frame({"a": result})))
+    spec = spec_of(loss_curves(loss_frame({"a": result, "b": result})))
 
     encoding = layers(spec)[0]["encoding"]
     # Line symbols, so the split legend shows solid against dashed (dots would look alike).
@@ -77,6 +81,55 @@ def test_loss_curves_legends_draw_lines_and_runs_keep_their_hues_under_any_theme
     assert encoding["color"]["legend"]["symbolType"] == "stroke"
     # A scheme on the encoding outranks the palette a theme (Streamlit's) puts in the config.
     assert encoding["color"]["scale"] == {"scheme": "tableau10"}
+
+
+def test_one_runs_splits_differ_in_colour_and_long_runs_draw_no_points_over_the_dashes() -> None:
+    short = TrainingResult(status="SUCCESS", training_dataset_loss=[0.3, 0.2],
+                           validation_dataset_loss=[0.4, 0.3])
+    lines, points = layers(spec_of(loss_curves(loss_frame({"#1": short}))))
+    for layer in (lines, points):
+        assert layer["encoding"]["color"]["field"] == "split"
+        assert layer["encoding"]["color"]["scale"] == {"domain": ["training", "validation"],
+                                                       "range": ["#4c78a8", "#f58518"]}
+    long = TrainingResult(status="SUCCESS", training_dataset_loss=[0.1] * 200,
+                          validation_dataset_loss=[0.2] * 200)
+    assert [mark_of(layer)["type"] for layer in layers(spec_of(loss_curves(loss_frame({"#1": long}))))] == [
+        "line"]
+
+
+def test_a_log_axis_spans_the_datas_range_with_a_tick_at_0_01() -> None:
+    # Losses between 0.0066 and 0.011, as a converged model gives: not 0.001 to 0.1.
+    run = TrainingResult(status="SUCCESS", training_dataset_loss=[0.011, 0.008, 0.0066],
+                         validation_dataset_loss=[0.0105, 0.0085, 0.0071])
+    spec = spec_of(loss_curves(loss_frame({"#1": run}), log_scale=True, smoothing=0.5))
+    scales = [layer["encoding"]["y"]["scale"] for layer in layers(spec)]
+    axes = [layer["encoding"]["y"]["axis"] for layer in layers(spec)]
+    # One scale and axis, said alike on every layer: layers that differ make Vega-Lite warn of a conflict.
+    assert all(scale == scales[0] for scale in scales) and all(axis == axes[0] for axis in axes)
+    low, high = scales[0]["domain"]
+    assert scales[0]["type"] == "log" and scales[0]["nice"] is False
+    assert 0.0060 < low <= 0.0066 and 0.011 <= high < 0.012
+    assert axes[0]["values"] == [0.007, 0.008, 0.009, 0.01]
+
+
+@pytest.mark.parametrize(("low", "high", "ticks"), [
+    (0.0066, 0.011, [0.007, 0.008, 0.009, 0.01]),
+    (0.0009, 0.12, [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]),
+    (0.15, 0.45, [0.2, 0.3, 0.4]),
+    (0.0201, 0.0209, []),
+])
+def test_log_ticks(low: float, high: float, ticks: list[float]) -> None:
+    assert log_ticks(low, high) == ticks
+
+
+def test_losses_missing_or_not_positive_leave_no_infinite_extent() -> None:
+    run = TrainingResult(status="SUCCESS", training_dataset_loss=[float("nan"), 0.0, 0.02],
+                         validation_dataset_loss=[0.03, float("inf"), 0.01])
+    for log_scale in (False, True):
+        spec = spec_of(loss_curves(loss_frame({"#1": run}), log_scale=log_scale))
+        drawn = [record["loss"] for record in data_of(spec, layers(spec)[0])]
+        assert all(math.isfinite(loss) for loss in drawn)
+        assert sorted(drawn) == ([0.01, 0.02, 0.03] if log_scale else [0.0, 0.01, 0.02, 0.03])
 
 
 def test_loss_curves_draw_smoothed_curves_over_faint_raw_ones(trained: TrainingResult) -> None:

@@ -282,9 +282,9 @@ def test_missing_losses_are_named_by_epoch_and_kept_out_of_the_messages() -> Non
     assert kinds(hints) == [HintKind.MISSING_LOSS, HintKind.OVERFITTING]
     assert hints[0].severity == Severity.WARNING
     assert hints[0].message == (
-        "The server sent no usable loss (null or not a number) for the training split at epoch 9 and for the "
-        "validation split at epochs 2 and 8: the curves have gaps there, and the checks of the curves skip "
-        "those epochs."
+        "The server sent no usable loss (null or not a number) for the training split at epoch 9 and for "
+        "the validation split at epochs 2 and 8: the curves skip those epochs (drawn from the epoch before "
+        "to the epoch after), and so do their checks."
     )
     assert hints[1].message.startswith("Possible overfitting: over the last 5 epochs the validation loss "
                                        "rose from 0.03 at epoch 7 to 0.036 at epoch 12")

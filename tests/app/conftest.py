@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import streamlit as st
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -23,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period, TimeRange, TrainingStatus
 from ueba_server.launch import RunningServer
-from ui import server
+from ui import listing, server
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 RUN_TIMEOUT = 60
@@ -77,6 +78,10 @@ def close_cached_clients() -> Iterator[None]:
     reference server's graceful shutdown."""
     yield
     server.close_clients()
+    # Each test starts without cached answers (the shared dataset listing among them): in one process the
+    # caches would otherwise carry one test's server state into the next, younger than their TTLs.
+    st.cache_data.clear()
+    listing.forget_listing()
 
 
 @pytest.fixture

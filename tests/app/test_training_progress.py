@@ -1,5 +1,7 @@
 """The training page's progress panel over real HTTP: while a run is TRAINING, each run of the page shows
-the epochs the API has so far with their losses, and the curve grows across polls.
+the epochs the API has so far with their losses, and the curve grows across polls. At every poll the
+history table and the run under review say the same epochs and losses as the panel: the page draws them
+all from its one fetch of the dataset (counted by a proxy in front of the server).
 
 This test has its own reference server with many epochs, so that a training lasts several seconds and
 the page can be run again and again while it trains (AppTest never fires run_every: each poll is a run).
@@ -27,9 +29,11 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Status
 
 from tests.app.conftest import APP, RUN_TIMEOUT, TRAINING_TIMEOUT, privx_secrets, status_detail
+from tests.app.counting_proxy import CountingProxy
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, TimeRange, TrainingResult, TrainingStatus
 from ueba_server.launch import RunningServer, start_server
+from ueba_server.openapi import UEBA_PREFIX
 
 TRAINING_PAGE = "pages/training.py"
 # 10k connections train at 0.05 to 0.2 s an epoch on a busy 2-core machine, after 1 to 3 s of loading: with
@@ -66,6 +70,12 @@ class Poll:
     panel: Status | None
     auto_reruns: list[ForwardMsg]
     panel_fragment_ids: list[str]
+    history: list[dict]
+    """The history table's rows as the page gave them to st.dataframe."""
+    run_caption: str | None
+    """The caption that says what the run under review is."""
+    dataset_fetches: int
+    """`GET /datasets/{id}` requests the page run made."""
 
     @property
     def training_throughout(self) -> bool:
@@ -112,6 +122,18 @@ def api_losses(result: TrainingResult, epochs: int) -> list[tuple[int, str, floa
                   for epoch, loss in enumerate(losses[:epochs], start=1))
 
 
+def check_one_truth(poll: Poll, epochs: int) -> None:
+    """The history row and the run under review say what the panel says: its epochs, its last losses."""
+    assert poll.dataset_fetches == 1, f"{poll.dataset_fetches} fetches of the dataset in one run of the page"
+    [row] = poll.history
+    assert row["status"] == "TRAINING" and row["epochs"] == epochs, (row, epochs)
+    assert poll.run_caption is not None and poll.run_caption.endswith(f" · {epochs} epochs"), poll.run_caption
+    if epochs:
+        points = {(epoch, split): loss for epoch, split, loss in chart_losses(poll.panel)}
+        assert row["final_training_loss"] == points[(epochs, "training")]
+        assert row["final_validation_loss"] == points[(epochs, "validation")]
+
+
 def check_panel(poll: Poll) -> int:
     """Checks a poll's panel against the API and returns the epochs done it shows."""
     panel = poll.panel
@@ -137,24 +159,36 @@ def check_panel(poll: Poll) -> int:
     captions = [caption.value for caption in panel.caption]
     assert any(f"refreshed every {auto_rerun.interval:g} s." in caption for caption in captions), captions
     assert poll.panel_fragment_ids and set(poll.panel_fragment_ids) == {auto_rerun.fragment_id}
+    check_one_truth(poll, epochs)
     return epochs
 
 
 def test_the_progress_panel_grows_with_the_training(
     progress_server: RunningServer, sent_messages: list[ForwardMsg]
 ) -> None:
-    with progress_server.client() as api:
-        follow_a_training(api, progress_server, sent_messages)
+    with progress_server.client() as api, CountingProxy(progress_server.base_url) as proxy:
+        follow_a_training(api, progress_server, sent_messages, proxy)
 
 
-def follow_a_training(api: UebaClient, server: RunningServer, sent_messages: list[ForwardMsg]) -> None:
+def page_state(app: AppTest, proxy: CountingProxy, dataset_id: str) -> tuple[list[dict], str | None, int]:
+    """The history rows, the run caption, and the dataset fetches of the page run just made."""
+    history = [frame.value for frame in app.dataframe]  # the page's one table
+    captions = [caption.value for caption in app.caption if caption.value.startswith("Run #")]
+    fetches = [exchange for exchange in proxy.take()
+               if exchange.path == f"{UEBA_PREFIX}/datasets/{dataset_id}" and exchange.method == "GET"]
+    return (history[0].to_dict("records") if history else [], captions[0] if captions else None,
+            len(fetches))
+
+
+def follow_a_training(api: UebaClient, server: RunningServer, sent_messages: list[ForwardMsg],
+                      proxy: CountingProxy) -> None:
     first = datetime.fromisoformat(status_detail(api, "connections_first"))
     last = datetime.fromisoformat(status_detail(api, "connections_last"))
     dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange(start=first, end=last),
                                             comment="progress panel"))
 
     app = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT)
-    app.secrets["privx"] = privx_secrets(server)
+    app.secrets["privx"] = privx_secrets(server, base_url=proxy.url)
     app.run()  # the first run registers the pages of st.navigation
     app.query_params["dataset"] = dataset_id
     app.switch_page(TRAINING_PAGE)
@@ -166,8 +200,10 @@ def follow_a_training(api: UebaClient, server: RunningServer, sent_messages: lis
     deadline = time.monotonic() + TRAINING_TIMEOUT
     while (before := latest(api, dataset_id)).status == TrainingStatus.TRAINING:
         assert time.monotonic() < deadline, f"still TRAINING after {TRAINING_TIMEOUT} s"
+        proxy.take()
         panel, auto_reruns, fragment_ids = run_page(app, sent_messages)
-        polls.append(Poll(before, latest(api, dataset_id), panel, auto_reruns, fragment_ids))
+        polls.append(Poll(before, latest(api, dataset_id), panel, auto_reruns, fragment_ids,
+                          *page_state(app, proxy, dataset_id)))
         time.sleep(PAUSE_SECONDS)
     assert before.status == TrainingStatus.SUCCESS, before.error_details
     assert len(before.training_dataset_loss) == EPOCHS

@@ -85,6 +85,19 @@ def privx_secrets_toml(server: RunningServer) -> str:
     return "[privx]\n" + "".join(f"{name} = {json.dumps(getattr(server, name))}\n" for name in names)
 
 
+def start_streamlit(
+    port: int, environment: dict[str, str], secrets: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """`streamlit run app.py` on `port`, with `secrets` as its only secrets file, output to `log`."""
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
+    ]
+    with log.open("wb") as output:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 @pytest.fixture(scope="module")
 def streamlit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """The app as a user starts it with nothing configured: it starts its embedded server."""
@@ -102,16 +115,9 @@ def running_app(home: Path, secrets_toml: str | None = None) -> Iterator[Running
     port = free_port()
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}
     environment |= APP_ENVIRONMENT | {"UEBA_NOTEBOOK_DATA_DIR": str(data_dir)}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.fileWatcherType", "none",
-        # Never a secrets.toml a developer may keep in the checkout: without one of its own, the app must
-        # start its embedded server.
-        "--secrets.files", str(secrets_file),
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+    # Never a secrets.toml a developer may keep in the checkout: without one of its own, the app must start
+    # its embedded server.
+    process = start_streamlit(port, environment, secrets_file, log)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(url, process, log)

@@ -52,7 +52,7 @@ def test_train_through_the_ui_and_review_the_run(streamlit_app: RunningApp, page
     expect(train).to_be_enabled(timeout=TRAINING_TIMEOUT)
     expect(page.get_by_text("epochs done")).to_have_count(0)
     run_picker = page.get_by_role("combobox", name="Run to review")
-    expect(run_picker).to_have_value(re.compile(r" #1 · SUCCESS · "))
+    expect(run_picker).to_have_value(re.compile(r"^#1 · SUCCESS · "))
     settled(page)
 
     train.click()
@@ -70,7 +70,7 @@ def test_train_through_the_ui_and_review_the_run(streamlit_app: RunningApp, page
     no_exceptions(page)
 
     # The finished run is the one under review, with its statistics, hints, loss curves and histogram.
-    expect(run_picker).to_have_value(re.compile(r" #2 · SUCCESS · "))
+    expect(run_picker).to_have_value(re.compile(r"^#2 · SUCCESS · "))
     expect(page.get_by_test_id("stMetric").filter(has_text="q999")).to_be_visible()
     settled(page)
     expect(page.get_by_text(re.compile(r"of the validation connections have a loss above"))).to_be_visible()
@@ -90,8 +90,8 @@ def test_train_through_the_ui_and_review_the_run(streamlit_app: RunningApp, page
     # Both runs of the demo dataset, compared.
     page.get_by_role("link", name="Compare runs").click()
     settled(page)
-    expect(page.get_by_role("combobox", name="Run A")).to_have_value(re.compile(r" #1 · SUCCESS · "))
-    expect(page.get_by_role("combobox", name="Run B")).to_have_value(re.compile(r" #2 · SUCCESS · "))
+    expect(page.get_by_role("combobox", name="Run A")).to_have_value(re.compile(r" #1 · SUCCESS$"))
+    expect(page.get_by_role("combobox", name="Run B")).to_have_value(re.compile(r" #2 · SUCCESS$"))
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     charts_drawn(page, 2)
     page.wait_for_timeout(1500)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ueba_api import frames, review
-from ueba_api.models import Dataset, TrainingResult
+from ueba_api.models import Dataset, Histogram, InternalStatus, TrainingResult
 
 WIRE_DATASET = {
     "id": "5bf77342-221c-11ee-be56-0242ac120002",
@@ -185,6 +185,7 @@ def test_finished_message_says_the_outcome_and_the_error() -> None:
 def test_labels_for_pickers(dataset: Dataset) -> None:
     runs = frames.training_runs(dataset)
     assert review.run_choice_label(runs[1]) == "Q1 baseline #2 · SUCCESS · 2024-04-02 08:15 UTC"
+    assert review.run_choice_label(runs[1], created=False) == "Q1 baseline #2 · SUCCESS"
     assert review.dataset_choice_label(dataset) == "Q1 baseline · 5bf77342-221c-11ee-be56-0242ac120002"
     assert review.dataset_choice_label(Dataset.model_validate({"id": "d1", "time_range_settings": {}})) == (
         "No comment · d1"
@@ -194,8 +195,9 @@ def test_labels_for_pickers(dataset: Dataset) -> None:
 def test_history_downloads_keep_the_api_numbers(dataset: Dataset) -> None:
     table = review.history_table(frames.training_history(dataset))
     assert list(table.columns) == [
-        "run", "created (UTC)", "status", "feature_config_name", "num_connections", "epochs",
-        "final_training_loss", "final_validation_loss", "mean", "std", "quantile_99", "quantile_999",
+        # q99 and q999 first after which run it is: a narrow window's scroll never hides them.
+        "run", "created (UTC)", "status", "quantile_99", "quantile_999", "mean", "std",
+        "final_validation_loss", "final_training_loss", "epochs", "num_connections", "feature_config_name",
         "error_code", "error_details",
     ]
     records = json.loads(review.history_json(table))
@@ -304,8 +306,13 @@ def test_threshold_readings_go_both_ways() -> None:
     at_edge = review.reading_at_threshold(run, 0.2)
     assert (at_edge.threshold, at_edge.share, at_edge.validation) == (0.2, pytest.approx(0.10), 100)
     assert at_edge.flagged == pytest.approx(10)
+    # On an inner edge the threshold lies in the upper bin: 10% of the connections, 0.2 wide.
+    assert (at_edge.share_precision, at_edge.threshold_precision, at_edge.bins) == (
+        pytest.approx(0.05), pytest.approx(0.1), 3)
     assert at_edge.sentence() == (
-        "**10.00%** of the validation connections have a loss above **0.2** (about 10 of 100).")
+        "**10.00%** ± 5.00% of the validation connections have a loss above **0.2** ± 0.1 "
+        "(about 10 of 100).")
+    assert "3-bin histogram" in at_edge.precision_note()
 
     # 5% above: halfway through the last bin (its 10 connections spread evenly over 0.2 to 0.4).
     by_share = review.reading_at_share(run, 0.05)
@@ -342,3 +349,64 @@ def test_chart_labels_keep_what_tells_runs_apart_at_the_start(dataset: Dataset) 
         review.numbered([runs[0], *other])
     with pytest.raises(ValueError, match="expected 2 runs, got 3"):
         review.side_labelled(runs)
+
+
+def test_precision_is_half_the_bin_the_threshold_falls_in_and_shows_enough_decimals() -> None:
+    # 1,000 equal bins of 1 connection each over 0..1: each bin holds 0.1% and is 0.001 wide.
+    fine = {"hist": [1] * 1000, "bin_edges": [i / 1000 for i in range(1001)]}
+    reading = review.reading_at_threshold(Histogram.model_validate(fine), 0.9905)
+    assert reading.share == pytest.approx(0.0095)
+    assert (reading.share_precision, reading.threshold_precision) == (pytest.approx(0.0005),
+                                                                       pytest.approx(0.0005))
+    assert reading.sentence().startswith("**0.95%** ± 0.05% of the validation connections")
+    # Bins of 0.004% each: the share gets the decimals its ± needs.
+    heavy_end = {"hist": [1] * 999 + [24_001], "bin_edges": fine["bin_edges"]}
+    assert review.reading_at_threshold(Histogram.model_validate(heavy_end), 0.5005).sentence().startswith(
+        "**97.998%** ± 0.002% of the validation connections")
+    outside = review.reading_at_threshold(Histogram.model_validate(fine), 2.0)
+    assert (outside.share, outside.share_precision, outside.threshold_precision) == (0.0, 0.0, 0.0)
+
+
+def test_a_listing_keeps_names_and_statuses_not_series(dataset: Dataset) -> None:
+    [slim] = review.listed([dataset])
+    assert [result.status for result in slim.training_results] == [
+        result.status for result in dataset.training_results]
+    assert slim.comment == dataset.comment and slim.id == dataset.id
+    assert all(not result.training_dataset_loss and not result.validation_dataset_loss
+               and result.validation_dataset_histogram is None and result.training_log is None
+               for result in slim.training_results)
+    assert any(result.training_dataset_loss for result in dataset.training_results), "the original is kept"
+    assert [run.label for run in frames.training_runs([slim])] == [
+        run.label for run in frames.training_runs([dataset])]
+
+
+INTERNAL = {"training_status": "TRAINING", "instances": [
+    {"id": "17", "status": "TRAINING", "created": "2024-04-02T08:15:00.5Z"},
+    {"id": "9", "status": "SUCCESS", "created": "2024-04-01T10:00:00Z"},
+    {"id": "12", "status": "FAILURE", "created": "2024-04-01T10:00:00Z"},
+]}
+
+
+def test_the_servers_run_ids_from_the_internal_status() -> None:
+    internal = InternalStatus.model_validate(INTERNAL)
+    assert review.server_run_id(internal, result(created="2024-04-02T08:15:00.5Z")) == "17"
+    # Two runs created at the same time: which is which cannot be told, so neither is named.
+    assert review.server_run_id(internal, result(created="2024-04-01T10:00:00Z")) is None
+    assert review.server_run_id(internal, result(created="2024-05-01T10:00:00Z")) is None
+    assert review.server_run_id(None, result(created="2024-04-02T08:15:00.5Z")) is None
+
+
+def test_a_listing_is_old_once_a_training_ended_that_it_does_not_know() -> None:
+    internal = InternalStatus.model_validate(INTERNAL)
+    runs = [{"status": "SUCCESS", "created": "2024-04-01T10:00:00Z"},
+            {"status": "FAILURE", "created": "2024-04-01T10:00:00Z"}]
+    listed = [wire_dataset("a", runs=runs[:1]), wire_dataset("b", runs=runs[1:])]
+    # Run 17 still trains: a listing need not know it (the page fetches its own dataset).
+    assert review.finished_runs_unknown(listed, internal) == frozenset()
+    ended = InternalStatus.model_validate(
+        {"instances": [*INTERNAL["instances"][1:], {"id": "17", "status": "SUCCESS",
+                                                     "created": "2024-04-02T08:15:00.5Z"}]})
+    assert review.finished_runs_unknown(listed, ended) == {"17"}
+    newer = wire_dataset("c", runs=[{"status": "SUCCESS", "created": "2024-04-02T08:15:00.5Z"}])
+    assert review.finished_runs_unknown([*listed, newer], ended) == frozenset()
+    assert review.finished_runs_unknown([], None) == frozenset(), "no /status/internal: nothing to compare"
