@@ -296,7 +296,7 @@ def _with_utc_text(table: pd.DataFrame) -> pd.DataFrame:
 class ThresholdReading:
     """A loss threshold read against a run's validation histogram, with how precisely the histogram
     allows: within a bin it says nothing of where the connections lie, so the reading is interpolated
-    there and good to about half the bin (its share of the connections, its width in loss)."""
+    there, and the truth lies anywhere within the bin."""
 
     threshold: float
     share: float
@@ -306,9 +306,10 @@ class ThresholdReading:
     bins: int
     """The bins of the histogram read."""
     share_precision: float
-    """± on `share`: half the share of the bin the threshold lies in (0 outside the histogram)."""
+    """± on `share`: from the reading to the farther edge of the bin the threshold lies in, in share (half
+    the bin's share at its middle; 0 outside the histogram)."""
     threshold_precision: float
-    """± on `threshold`: half the width of that bin (0 outside the histogram)."""
+    """± on `threshold`: the same in loss (half the bin's width at its middle)."""
 
     @property
     def flagged(self) -> float:
@@ -324,8 +325,8 @@ class ThresholdReading:
 
     def precision_note(self) -> str:
         return (f"Read from the server's {self.bins:,}-bin histogram, whatever the chart shows; between a "
-                "bin's edges it is interpolated, so the ± is half the share and half the width of the bin "
-                "the threshold falls in.")
+                "bin's edges it is interpolated, so the ± reaches the bin's farther edge (half the bin's "
+                "share and width when the threshold is at its middle).")
 
 
 def _one_digit(value: float) -> str:
@@ -356,23 +357,43 @@ def default_threshold(result: TrainingResult, histogram: HistogramSource | None 
 
 def reading_at_threshold(histogram: HistogramSource, threshold: float) -> ThresholdReading:
     """The share of validation connections above a loss threshold."""
-    return _reading(histogram, threshold, quality.share_above(histogram, threshold))
+    source = _histogram_of(histogram)
+    share = quality.share_above(histogram, threshold)
+    around = quality.bin_at(histogram, threshold)
+    if around is None or threshold in (around.start, around.end):
+        # Outside the histogram, or on an edge, where its cumulative count is exact.
+        return ThresholdReading(threshold, share, float(sum(source)), len(source), 0.0, 0.0)
+    # Within the bin the histogram says nothing of where its connections lie: the truth is anywhere
+    # between the bin's edges, so the ± reaches the farther edge from the interpolated reading (half the
+    # bin at its middle).
+    above_start = quality.share_above(histogram, around.start)
+    above_end = quality.share_above(histogram, around.end)
+    return ThresholdReading(
+        threshold, share, float(sum(source)), len(source),
+        share_precision=max(above_start - share, share - above_end),
+        threshold_precision=max(threshold - around.start, around.end - threshold),
+    )
 
 
 def reading_at_share(histogram: HistogramSource, share: float) -> ThresholdReading:
     """The loss threshold that `share` (0 to 1) of the validation connections lie above."""
-    return _reading(histogram, quality.threshold_for_share(histogram, share), share)
-
-
-def _reading(histogram: HistogramSource, threshold: float, share: float) -> ThresholdReading:
-    source = histogram.validation_dataset_histogram if isinstance(histogram, TrainingResult) else histogram
-    counts = source.hist if source is not None else []
-    around = quality.bin_at(histogram, threshold)
+    source = _histogram_of(histogram)
+    threshold = quality.threshold_for_share(histogram, share)
+    # The crossing happens in the bin that holds the connections making up the share: the one ending at
+    # the threshold when it lands on an edge (bin_at would give the upper one there).
+    around = quality.bin_at(histogram, float(np.nextafter(threshold, -np.inf)))
+    if around is None:
+        return ThresholdReading(threshold, share, float(sum(source)), len(source), 0.0, 0.0)
     return ThresholdReading(
-        threshold, share, float(sum(counts)), len(counts),
-        share_precision=around.share / 2 if around else 0.0,
-        threshold_precision=(around.end - around.start) / 2 if around else 0.0,
+        threshold, share, float(sum(source)), len(source),
+        share_precision=0.0,  # the share is what was asked for
+        threshold_precision=max(threshold - around.start, around.end - threshold),
     )
+
+
+def _histogram_of(histogram: HistogramSource) -> list[float]:
+    source = histogram.validation_dataset_histogram if isinstance(histogram, TrainingResult) else histogram
+    return list(source.hist) if source is not None else []
 
 
 def side_by_side(history: pd.DataFrame, names: Sequence[str] = ("A", "B")) -> pd.DataFrame:

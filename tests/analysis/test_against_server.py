@@ -13,8 +13,10 @@ from ueba_api import UebaClient
 from ueba_api.charts import validation_histogram
 from ueba_api.coverage import connections_per_day
 from ueba_api.frames import histogram_frame, training_history
+from ueba_api.limits import MAX_HISTOGRAM_BINS
 from ueba_api.models import Dataset, TimeRange, TrainingResult, TrainingStatus
 from ueba_api.quality import HintKind, quality_hints, share_above, threshold_for_share
+from ueba_api.review import reading_at_share, reading_at_threshold
 from ueba_server.launch import RunningServer
 
 from .vega import data_of, layers, spec_of
@@ -97,3 +99,20 @@ def test_hints_on_a_real_result_speak_of_its_numbers(result: TrainingResult) -> 
     [few] = [hint for hint in hints if hint.kind == HintKind.FEW_CONNECTIONS]
     assert f"{result.num_connections:,} connections" in few.message
     assert np.all(np.isfinite(result.validation_dataset_loss))
+
+
+@pytest.mark.parametrize(("quantile", "share"), [("quantile_99", 0.01), ("quantile_999", 0.001)])
+def test_the_threshold_explorer_agrees_with_the_servers_quantiles_within_its_stated_precision(
+    api: UebaClient, trained_dataset: Dataset, quantile: str, share: float
+) -> None:
+    finest = api.get_dataset(trained_dataset.id, bin_count=MAX_HISTOGRAM_BINS).latest_result
+    loss = getattr(finest, quantile)
+
+    at_loss = reading_at_threshold(finest, loss)
+
+    assert at_loss.bins == MAX_HISTOGRAM_BINS and at_loss.share_precision > 0
+    # The truth lies within the stated ±, which may reach exactly to a bin's edge: allow float rounding.
+    assert abs(at_loss.share - share) <= at_loss.share_precision + 1e-12
+    # The other way, the explorer's loss for the share has that share above it too (a quantile in a gap
+    # between two connections is any loss in the gap, so the loss itself is not compared).
+    assert share_above(finest, reading_at_share(finest, share).threshold) == pytest.approx(share)

@@ -306,13 +306,19 @@ def test_threshold_readings_go_both_ways() -> None:
     at_edge = review.reading_at_threshold(run, 0.2)
     assert (at_edge.threshold, at_edge.share, at_edge.validation) == (0.2, pytest.approx(0.10), 100)
     assert at_edge.flagged == pytest.approx(10)
-    # On an inner edge the threshold lies in the upper bin: 10% of the connections, 0.2 wide.
-    assert (at_edge.share_precision, at_edge.threshold_precision, at_edge.bins) == (
-        pytest.approx(0.05), pytest.approx(0.1), 3)
-    assert at_edge.sentence() == (
-        "**10.00%** ± 5.00% of the validation connections have a loss above **0.2** ± 0.1 "
-        "(about 10 of 100).")
+    # On an edge the histogram's cumulative count is exact.
+    assert (at_edge.share_precision, at_edge.threshold_precision, at_edge.bins) == (0.0, 0.0, 3)
     assert "3-bin histogram" in at_edge.precision_note()
+    # In the middle of the last bin (10% of the connections, 0.2 wide): half the bin either way.
+    middle = review.reading_at_threshold(run, 0.3)
+    assert (middle.share_precision, middle.threshold_precision) == (pytest.approx(0.05), pytest.approx(0.1))
+    assert middle.sentence() == (
+        "**5.00%** ± 5.00% of the validation connections have a loss above **0.3** ± 0.1 "
+        "(about 5 of 100).")
+    # A quarter into the bin: the farther edge is three quarters of the bin away.
+    quarter = review.reading_at_threshold(run, 0.25)
+    assert (quarter.share_precision, quarter.threshold_precision) == (
+        pytest.approx(0.075), pytest.approx(0.15))
 
     # 5% above: halfway through the last bin (its 10 connections spread evenly over 0.2 to 0.4).
     by_share = review.reading_at_share(run, 0.05)
