@@ -231,7 +231,26 @@ def _cached_count(settings_fingerprint: str, time_range_json: str, _client: Ueba
 
 def count_connections(client: UebaClient, time_range: TimeRange) -> int:
     """`query-connection-count`, cached per server and time range."""
-    return _cached_count(server.settings_key(), time_range.model_dump_json(), client)
+    key, time_range_json = server.settings_key(), time_range.model_dump_json()
+    count = _cached_count(key, time_range_json, client)
+    _counted(key)[time_range_json] = (count, time.monotonic())
+    return count
+
+
+@st.cache_resource(show_spinner=False, max_entries=server.MAX_CLIENTS)
+def _counted(settings_fingerprint: str) -> dict[str, tuple[int, float]]:
+    """The counts `count_connections` got per time range, and when: what `counted_already` reads. The
+    data cache cannot be asked whether it holds an answer without computing it when it does not."""
+    return {}
+
+
+def counted_already(time_range: TimeRange) -> int | None:
+    """The count of `time_range` if it was counted in the last `COUNT_CACHE_SECONDS` (by any session on
+    this server), else None: asks the server nothing, for lists that show counts only where known."""
+    known = _counted(server.settings_key()).get(time_range.model_dump_json())
+    if known is None or time.monotonic() - known[1] > COUNT_CACHE_SECONDS:
+        return None
+    return known[0]
 
 
 @st.cache_resource(show_spinner=False, max_entries=server.MAX_CLIENTS)

@@ -21,7 +21,7 @@ from ueba_api import review
 from ueba_api.client import UebaClient
 from ueba_api.limits import MAX_HISTOGRAM_BINS
 from ueba_api.models import Dataset, Histogram, InternalStatus, TrainingResult, TrainingStatus
-from ui import calls
+from ui import server
 
 LISTING_TTL_SECONDS = 60
 # How often the list is checked against /status/internal (which grows by ~100 bytes a dataset): a page
@@ -34,7 +34,7 @@ KEPT_RUNS = 64
 
 
 def _server_key() -> str:
-    return calls.fingerprint(calls.active_settings())
+    return server.settings_key()
 
 
 # A resource cache, not st.cache_data: cache_data hands out a pickled copy on every hit, and unpickling
