@@ -196,8 +196,8 @@ def datasets_view(client: UebaClient) -> list[Dataset] | None:
 
 def known_counts(datasets: list[Dataset]) -> dict[str | None, int]:
     """The connection counts already counted (by this page's panel or any other page), asking nothing."""
-    counts = {dataset.id: calls.counted_already(dataset.time_range_settings) for dataset in datasets}
-    return {dataset_id: count for dataset_id, count in counts.items() if count is not None}
+    counts = calls.counted_already(dataset.time_range_settings for dataset in datasets)
+    return {dataset.id: count for dataset, count in zip(datasets, counts, strict=True) if count is not None}
 
 
 def watch_trainings(client: UebaClient, shown: review.RunsSnapshot, drawn_at: float) -> None:
