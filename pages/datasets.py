@@ -15,8 +15,8 @@ import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import review
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
-from ueba_api.frames import datasets_table
-from ueba_api.models import Dataset, TrainingStatus
+from ueba_api.frames import Run, datasets_table
+from ueba_api.models import Dataset, TrainingResult, TrainingStatus
 from ueba_api.periods import describe_time
 from ueba_api.review import MISSING
 from ui import calls, feedback, listing, navigation, text
@@ -183,7 +183,8 @@ def datasets_view(client: UebaClient) -> list[Dataset] | None:
         datasets = list(listing.datasets(client))
     if not call.ok:
         return None
-    navigation.follow_trainings(datasets, complete=True)  # announces the trainings that ended
+    # Announces the trainings that ended, each read in full: the listed runs have no epochs to count.
+    navigation.follow_trainings(datasets, complete=True, ended_result=lambda run: ended_result(client, run))
     if not datasets:
         st.info("No datasets yet. A dataset says which connections a model learns from: "
                 "create one with **New dataset**.", icon=":material/info:")
@@ -192,6 +193,16 @@ def datasets_view(client: UebaClient) -> list[Dataset] | None:
     if dataset is not None:
         dataset_panel(client, dataset)
     return datasets
+
+
+def ended_result(client: UebaClient, run: Run) -> TrainingResult:
+    """The ended run as its dataset holds it (one request, at a training's end); the listed run if that
+    cannot be read (the announcement then leaves out what the list lacks)."""
+    try:
+        results = client.get_dataset(run.dataset_id or "", logs=False, bin_count=1).training_results
+    except UebaError:
+        return run.result
+    return results[run.number - 1] if len(results) >= run.number else run.result
 
 
 def known_counts(datasets: list[Dataset]) -> dict[str | None, int]:
