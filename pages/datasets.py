@@ -180,7 +180,8 @@ def dataset_panel(client: UebaClient, dataset: Dataset) -> None:
 def datasets_view(client: UebaClient) -> list[Dataset] | None:
     """The table and the selected dataset; the datasets shown (None if they could not be loaded)."""
     with calls.api_call("load the datasets") as call:
-        datasets = list(listing.datasets(client))
+        datasets = list(listing.datasets(
+            client, wait=lambda fetch: calls.wait_for("load the datasets", fetch, client)))
     if not call.ok:
         return None
     # Announces the trainings that ended, each read in full: the listed runs have no epochs to count.
