@@ -40,7 +40,8 @@ HISTORY_COLUMNS = {
     "num_connections": st.column_config.NumberColumn("Connections", format="localized"),
     "epochs": st.column_config.NumberColumn("Epochs"),
     "final_training_loss": st.column_config.NumberColumn(
-        "Final training loss", format=LOSS_FORMAT, help="Loss on the training split after the last epoch"),
+        "Final training loss", format=LOSS_FORMAT,
+        help="Mean loss over the last epoch's mini-batches (training split)"),
     "final_validation_loss": st.column_config.NumberColumn(
         "Final validation loss", format=LOSS_FORMAT,
         help="Loss on the validation split after the last epoch"),

@@ -192,11 +192,11 @@ def test_hostile_comments_are_shown_as_text_on_every_page(
     settled(page)
     page.screenshot(path=ARTIFACTS / "hostile-comment.png", full_page=True)
 
-    # Run labels in the training review and the comparison.
+    # The dataset picker of the training review (run labels there are "#n"), and the comparison.
     page.goto(f"{url}/training?dataset={heading}")
     settled(page)
-    expect(page.get_by_role("combobox", name="Run to review")).to_have_value(re.compile(r"^# Heading line"),
-                                                                            timeout=RUN_TIMEOUT)
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value(re.compile(r"^# Heading line"),
+                                                                      timeout=RUN_TIMEOUT)
     assert_shown_as_text(page)
     page.goto(f"{url}/compare")
     settled(page)

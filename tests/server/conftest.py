@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,19 +11,6 @@ from ueba_api import Dataset, TimeRange, UebaClient
 from ueba_server.launch import RunningServer
 
 from .helpers import bearer_token, raw_client, remove_dataset
-
-SERVER_TESTS = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The server's `slow` tests (minutes of kill -9 rounds) run only when asked for: `-m slow`.
-    Only this folder's: other folders' slow tests keep their own rules."""
-    if "slow" in (config.getoption("markexpr") or ""):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow") and SERVER_TESTS in item.path.parents]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item not in slow]
 
 
 @pytest.fixture(scope="module")
