@@ -28,7 +28,7 @@ from ueba_api.periods import (
     periods_from_frame,
     usable_periods,
 )
-from ui import calls, feedback, navigation, text
+from ui import calls, feedback, listing, navigation, text
 from ui.widgets import PeriodsEditor, close_confirmation, confirm_button, counted, dataset_badges
 
 PRESET_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 180 days": 180}
@@ -155,6 +155,7 @@ def create(client: UebaClient, draft: Draft, new: Dataset) -> bool:
     with calls.api_call("save the dataset") as call:
         new_id = client.create_dataset(new)
     if call.ok:
+        listing.forget_listing()
         feedback.notify("Dataset created.")
         navigation.set_dataset_in_url(new_id)
         st.session_state[Draft(new_id).created] = True
@@ -179,6 +180,7 @@ def update(client: UebaClient, draft: Draft, dataset: Dataset, new: Dataset, pla
         except PreconditionFailedError:
             show_conflict()
     if call.ok:
+        listing.forget_listing()  # its runs may be gone, its range and comment changed
         lost = f" Its training history ({counted(plan.runs_lost, 'run')}) was deleted."
         feedback.notify("Dataset saved." + (lost if plan.runs_lost else ""))
         st.session_state[draft.opened] = None  # reloaded on the next run

@@ -1,6 +1,10 @@
 """Datasets: every dataset at a glance; select one to act on it.
 
-While a dataset trains, the list refreshes itself every few seconds and says when the training ended.
+What it fetches: the shared slim list of datasets (ui/listing.py: asked for once per server, then kept;
+a write here clears it) and the connection count of the selected dataset. The table shows the counts
+already known (cached by any page) and leaves the rest blank: one count per dataset would be 1,000
+requests on a real PrivX. While a dataset trains, the page watches the list through the listing's own
+check against `/status/internal` and runs again when a training ended.
 """
 
 import time
@@ -11,11 +15,11 @@ import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import review
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
-from ueba_api.frames import datasets_table
-from ueba_api.models import Dataset, TrainingStatus
+from ueba_api.frames import Run, datasets_table
+from ueba_api.models import Dataset, TrainingResult, TrainingStatus
 from ueba_api.periods import describe_time
 from ueba_api.review import MISSING
-from ui import calls, feedback, navigation, text
+from ui import calls, feedback, listing, navigation, text
 from ui.widgets import confirm_button, counted, dataset_badges
 
 POLL_SECONDS = 3
@@ -54,7 +58,7 @@ TABLE_CONFIG = {
 }
 
 
-def pick_from_table(datasets: list[Dataset], counts: dict[str, int]) -> Dataset | None:
+def pick_from_table(datasets: list[Dataset], counts: dict[str | None, int]) -> Dataset | None:
     """The datasets table; the dataset of the selected row, if any."""
     table = datasets_table(datasets, counts)
     table["active"] = table["active"].map({True: "● active", False: ""})
@@ -82,6 +86,7 @@ def duplicate(client: UebaClient, dataset: Dataset) -> None:
     with calls.api_call("duplicate the dataset") as outcome:
         new_id = client.create_dataset(copy)
     if outcome.ok:
+        listing.forget_listing()
         feedback.notify(f"Duplicated as “{text.dataset_name(copy.comment)}”.")
         navigation.open_dataset(new_id)
 
@@ -91,21 +96,28 @@ def delete(client: UebaClient, dataset: Dataset, name: str) -> bool:
                               f"Deleted “{name}”.")
     if deleted:
         forget_selection()
-    return deleted
+    return written(deleted)
 
 
 def activate(client: UebaClient, dataset: Dataset, name: str) -> bool:
-    return calls.perform("activate the dataset", lambda: client.start_analyzing(dataset.id),
-                           f"“{name}” is now the active dataset: new connections are analyzed with its "
-                           "model.")
+    return written(calls.perform("activate the dataset", lambda: client.start_analyzing(dataset.id),
+                                 f"“{name}” is now the active dataset: new connections are analyzed with "
+                                 "its model."))
 
 
 def deactivate(client: UebaClient) -> bool:
-    return calls.perform("deactivate the dataset", client.stop_analyzing,
-                           "Analyzing stopped: no dataset is active.")
+    return written(calls.perform("deactivate the dataset", client.stop_analyzing,
+                                 "Analyzing stopped: no dataset is active."))
 
 
-def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> None:
+def written(ok: bool) -> bool:
+    """After a write: the shared list no longer says what the server holds (badges, datasets)."""
+    if ok:
+        listing.forget_listing()
+    return ok
+
+
+def dataset_panel(client: UebaClient, dataset: Dataset) -> None:
     """The selected dataset: what it is, and what can be done with it."""
     name = text.dataset_name(dataset.comment)  # plain, short: it goes into markdown
     time_range = dataset.time_range_settings
@@ -122,8 +134,10 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
         text.full_text(dataset.comment)
         start_text = describe_time(time_range.start) if time_range.start else "the first connection"
         end_text = describe_time(time_range.end) if time_range.end else "the latest connection"
+        connections = calls.known_count(client, time_range)  # this one dataset's; cached for the table
+        connections_text = "connections unknown" if connections is None else f"{connections:,} connections"
         st.caption(f"From {start_text} to {end_text}, {counted(len(time_range.exclude), 'excluded period')}, "
-                   f"{connections:,} connections · id `{dataset.id}`")
+                   f"{connections_text} · id `{dataset.id}`")
 
         with st.container(horizontal=True):
             if st.button("Open", key="datasets.open", type="primary", icon=":material/edit_calendar:"):
@@ -166,19 +180,36 @@ def dataset_panel(client: UebaClient, dataset: Dataset, connections: int) -> Non
 def datasets_view(client: UebaClient) -> list[Dataset] | None:
     """The table and the selected dataset; the datasets shown (None if they could not be loaded)."""
     with calls.api_call("load the datasets") as call:
-        datasets = calls.wait_for("load the datasets", lambda: client.list_datasets().items, client)
-        counts = {item.id: calls.count_connections(client, item.time_range_settings) for item in datasets}
+        datasets = list(listing.datasets(
+            client, wait=lambda fetch: calls.wait_for("load the datasets", fetch, client)))
     if not call.ok:
         return None
-    navigation.follow_trainings(datasets, complete=True)  # announces the trainings that ended
+    # Announces the trainings that ended, each read in full: the listed runs have no epochs to count.
+    navigation.follow_trainings(datasets, complete=True, ended_result=lambda run: ended_result(client, run))
     if not datasets:
         st.info("No datasets yet. A dataset says which connections a model learns from: "
                 "create one with **New dataset**.", icon=":material/info:")
         return datasets
-    dataset = pick_from_table(datasets, counts)
+    dataset = pick_from_table(datasets, known_counts(datasets))
     if dataset is not None:
-        dataset_panel(client, dataset, counts.get(dataset.id, 0))
+        dataset_panel(client, dataset)
     return datasets
+
+
+def ended_result(client: UebaClient, run: Run) -> TrainingResult:
+    """The ended run as its dataset holds it (one request, at a training's end); the listed run if that
+    cannot be read (the announcement then leaves out what the list lacks)."""
+    try:
+        results = client.get_dataset(run.dataset_id or "", logs=False, bin_count=1).training_results
+    except UebaError:
+        return run.result
+    return results[run.number - 1] if len(results) >= run.number else run.result
+
+
+def known_counts(datasets: list[Dataset]) -> dict[str | None, int]:
+    """The connection counts already counted (by this page's panel or any other page), asking nothing."""
+    counts = calls.counted_already(dataset.time_range_settings for dataset in datasets)
+    return {dataset.id: count for dataset, count in zip(datasets, counts, strict=True) if count is not None}
 
 
 def watch_trainings(client: UebaClient, shown: review.RunsSnapshot, drawn_at: float) -> None:
@@ -191,7 +222,9 @@ def watch_trainings(client: UebaClient, shown: review.RunsSnapshot, drawn_at: fl
     if time.monotonic() - drawn_at < POLL_SECONDS / 2:
         return
     try:
-        now = review.runs_snapshot(client.list_datasets().items)
+        # The shared list: asks the server at most every `listing.CHECK_SECONDS`, and for the whole list
+        # again only once a training has ended (or a write cleared it).
+        now = review.runs_snapshot(listing.datasets(client))
     except UebaError:
         return  # the next poll asks again; the page's own run shows what is wrong
     if now != shown:

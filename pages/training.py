@@ -128,6 +128,7 @@ def start_training(client: UebaClient, dataset: Dataset, activate: bool) -> bool
     except UebaError as error:
         calls.show_error(error, "start the training")
         return False
+    listing.forget_listing()  # the dataset now trains: the Datasets page polls while one does
     # Announce the end of the new run, even if it ends before the page sees it training.
     navigation.watch_run(dataset.id, len(dataset.training_results) + 1)
     feedback.notify(f"Training started on {count:,} connections.", icon=":material/model_training:")

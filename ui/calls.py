@@ -10,7 +10,7 @@ from caches keyed by the server in use, which Retry drops.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -231,7 +231,26 @@ def _cached_count(settings_fingerprint: str, time_range_json: str, _client: Ueba
 
 def count_connections(client: UebaClient, time_range: TimeRange) -> int:
     """`query-connection-count`, cached per server and time range."""
-    return _cached_count(server.settings_key(), time_range.model_dump_json(), client)
+    key, time_range_json = server.settings_key(), time_range.model_dump_json()
+    count = _cached_count(key, time_range_json, client)
+    _counted(key)[time_range_json] = (count, time.monotonic())
+    return count
+
+
+@st.cache_resource(show_spinner=False, max_entries=server.MAX_CLIENTS)
+def _counted(settings_fingerprint: str) -> dict[str, tuple[int, float]]:
+    """The counts `count_connections` got per time range, and when: what `counted_already` reads. The
+    data cache cannot be asked whether it holds an answer without computing it when it does not."""
+    return {}
+
+
+def counted_already(time_ranges: Iterable[TimeRange]) -> list[int | None]:
+    """Each time range's count if it was counted in the last `COUNT_CACHE_SECONDS` (by any session on this
+    server), else None: asks the server nothing, for lists that show counts only where known. Takes them
+    all at once: the server's key and its cache, looked up per range, cost 0.2 ms each (1,000 datasets)."""
+    counted, now = _counted(server.settings_key()), time.monotonic()
+    known = (counted.get(time_range.model_dump_json()) for time_range in time_ranges)
+    return [count[0] if count and now - count[1] <= COUNT_CACHE_SECONDS else None for count in known]
 
 
 @st.cache_resource(show_spinner=False, max_entries=server.MAX_CLIENTS)

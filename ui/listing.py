@@ -15,6 +15,8 @@ another one's credentials fetched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from ueba_api import review
@@ -31,6 +33,9 @@ CHECK_SECONDS = 10
 LISTING_BIN_COUNT = 1
 # Finished runs never change: their histograms and logs are kept until evicted.
 KEPT_RUNS = 64
+
+
+Listing = tuple[Dataset, ...]
 
 
 def _server_key() -> str:
@@ -50,12 +55,18 @@ def _cached_internal_status(server_key: str, _client: UebaClient) -> InternalSta
     return _client.get_internal_status()
 
 
-def datasets(client: UebaClient) -> tuple[Dataset, ...]:
+def datasets(client: UebaClient, *,
+             wait: Callable[[Callable[[], Listing]], Listing] | None = None) -> Listing:
     """Every dataset, slim (`review.listed`), from the shared cache (read only: every session gets the
-    same objects); UebaError as the client raises it."""
+    same objects); UebaError as the client raises it. `wait` runs the fetch (e.g. `calls.wait_for`, which
+    lets the user stop waiting for a hung server); it gets a call that touches no session state."""
     key = _server_key()
+
+    def fetch() -> Listing:
+        return _cached_listing(key, client)
+
     with st.spinner(f"Loading the list of datasets from {client.base_url}…"):
-        listed = _cached_listing(key, client)
+        listed = wait(fetch) if wait else fetch()
         unknown = review.finished_runs_unknown(listed, _cached_internal_status(key, client))
         refetched_for = _refetched_for(key)
         if unknown - refetched_for:
@@ -63,7 +74,7 @@ def datasets(client: UebaClient) -> tuple[Dataset, ...]:
             # a server whose two answers never agree does not cost a whole list at every page run.
             refetched_for |= unknown
             forget_listing()
-            listed = _cached_listing(key, client)
+            listed = wait(fetch) if wait else fetch()
     return listed
 
 

@@ -3,13 +3,14 @@ this session follows from page to page (a run's end is announced on whichever pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 import streamlit as st
 
 from ueba_api import review
-from ueba_api.models import Dataset, TrainingStatus
+from ueba_api.frames import Run
+from ueba_api.models import Dataset, TrainingResult, TrainingStatus
 from ui.text import plain
 
 DATASETS_PAGE = "pages/datasets.py"
@@ -33,16 +34,20 @@ def watch_run(dataset_id: str, number: int) -> None:
     st.session_state.setdefault(_WATCHED_RUNS, {})[dataset_id] = number
 
 
-def follow_trainings(datasets: Dataset | Iterable[Dataset], *, complete: bool = False) -> review.FollowUp:
+def follow_trainings(datasets: Dataset | Iterable[Dataset], *, complete: bool = False,
+                     ended_result: Callable[[Run], TrainingResult] | None = None) -> review.FollowUp:
     """`review.follow_training` on this session's watched runs: toasts each watched run that ended.
 
     The watch list is shared by the pages, so a run's end is announced once, on whichever page sees it.
+    `ended_result` reads an ended run in full, for datasets from a slim listing (`review.listed`), whose
+    runs have no losses to count epochs from.
     """
     follow = review.follow_training(st.session_state.get(_WATCHED_RUNS, {}), datasets, complete=complete)
     st.session_state[_WATCHED_RUNS] = follow.watched
     for run in follow.ended:
-        failed = run.result.status == TrainingStatus.FAILURE
-        st.toast(review.finished_message(plain(run.label), run.result),
+        result = ended_result(run) if ended_result else run.result
+        failed = result.status == TrainingStatus.FAILURE
+        st.toast(review.finished_message(plain(run.label), result),
                  icon=":material/error:" if failed else ":material/check_circle:")
     return follow
 

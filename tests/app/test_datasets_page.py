@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.app.conftest import select_dataset, train_and_wait, unescaped
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, Period
+from ui import listing
 
 
 def row_of(app: AppTest, dataset_id: str) -> dict:
@@ -31,9 +32,9 @@ def test_the_table_shows_each_dataset_with_its_size(
     assert not app.exception and not app.error
     assert app.title[0].value == "Datasets"
     row = row_of(app, dataset.id)
-    expected_count = api.count_connections(api.get_dataset(dataset.id).time_range_settings)
-    assert (row["comment"], row["exclusions"], row["connections"], row["runs"]) == (
-        dataset.comment, 1, expected_count, 0)
+    # Counts are not asked for per dataset (1,000 requests on a real PrivX): blank until known.
+    assert (row["comment"], row["exclusions"], row["runs"]) == (dataset.comment, 1, 0)
+    assert pd.isna(row["connections"])
     assert row["start"] == dataset.time_range_settings.start
     assert row["active"] == ""
     # Never trained: no status and no training time, drawn as "—" rather than "None".
@@ -49,6 +50,13 @@ def test_the_table_shows_each_dataset_with_its_size(
         assert config["label"].endswith("(UTC)"), name
         assert config["type_config"]["format"] == "YYYY-MM-DD HH:mm", name
     assert app.main.caption[-1].value == "Select a row to open that dataset."
+
+    # The selected dataset's panel counts its own connections; the table shows the count from then on.
+    expected_count = api.count_connections(api.get_dataset(dataset.id).time_range_settings)
+    select_dataset(app, dataset.id)
+    assert f"{expected_count:,} connections" in app.main.caption[-1].value + app.main.caption[-2].value
+    app.run()
+    assert row_of(app, dataset.id)["connections"] == expected_count
 
 
 def test_selecting_a_row_opens_the_dataset_and_duplicate_copies_it(
@@ -89,6 +97,9 @@ def test_activate_refuses_delete_then_deactivate(
 
     dataset = new_dataset()
     train_and_wait(api, dataset.id)
+    # Made and trained through the API, not the app: the shared list shows them after its TTL (or its
+    # next check of /status/internal); a user would wait, the test drops it.
+    listing.forget_listing()
     select_dataset(app.run(), dataset.id)
     app.button(key=f"datasets.activate.{dataset.id}").click().run()
     assert not api.get_dataset(dataset.id).is_active, "nothing changes before the confirmation"

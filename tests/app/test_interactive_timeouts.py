@@ -134,7 +134,8 @@ def test_a_hung_server_costs_one_short_wait_and_the_page_stays_usable(hung_serve
     assert hung_server.accepted == 2
     waits = calls.STATUS_READ_TIMEOUT + read_timeout
     assert waits <= elapsed < waits + 8, f"{elapsed:.1f} s"
-    timed_out = f"GET {hung_server.url}{API_PREFIX}/datasets timed out waiting for the answer"
+    timed_out = (f"GET {hung_server.url}{API_PREFIX}/datasets?logs=false&bin_count=1 timed out waiting for "
+                 "the answer")
     assert app.error[0].value == f"Cannot reach the server, so could not load the datasets. {timed_out}"
     assert "unreachable" in sidebar_badge(app)
     assert app.button(key="retry:load the datasets")
