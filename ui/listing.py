@@ -46,8 +46,10 @@ def _server_key() -> str:
 # 1,000 datasets x 20 runs takes 0.77 s (min of 5, this 2-core machine), more than the rest of a page
 # rerun. The list is shared as it is: a tuple, whose datasets no page changes.
 @st.cache_resource(ttl=LISTING_TTL_SECONDS, show_spinner=False, refresh_mode="background", max_entries=16)
-def _cached_listing(server_key: str, _client: UebaClient) -> tuple[Dataset, ...]:
-    return tuple(review.listed(_client.list_datasets(logs=False, bin_count=LISTING_BIN_COUNT).items))
+def _cached_listing(server_key: str, _client: UebaClient) -> tuple[tuple[Dataset, ...], frozenset]:
+    """The slim listing, and its runs as `review.listed_runs` (made once per listing, not per page run)."""
+    listed = tuple(review.listed(_client.list_datasets(logs=False, bin_count=LISTING_BIN_COUNT).items))
+    return listed, review.listed_runs(listed)
 
 
 @st.cache_data(ttl=CHECK_SECONDS, show_spinner=False, max_entries=16)
@@ -63,11 +65,12 @@ def datasets(client: UebaClient, *,
     key = _server_key()
 
     def fetch() -> Listing:
-        return _cached_listing(key, client)
+        return _cached_listing(key, client)[0]
 
     with st.spinner(f"Loading the list of datasets from {client.base_url}…"):
         listed = wait(fetch) if wait else fetch()
-        unknown = review.finished_runs_unknown(listed, _cached_internal_status(key, client))
+        runs = _cached_listing(key, client)[1]  # the same cache entry: no second fetch
+        unknown = review.finished_runs_unknown(runs, _cached_internal_status(key, client))
         refetched_for = _refetched_for(key)
         if unknown - refetched_for:
             # A training has ended since: its dataset's runs and badges changed. Once per such run, so
