@@ -71,5 +71,7 @@ def test_the_proxy_delays_each_direction_and_keeps_the_bytes_in_order(echo_port:
         assert seconds >= 0.2
         again, _ = round_trip(proxy.port, b"ping")
         assert again >= 0.2
-    direct, _ = round_trip(echo_port, b"ping")
-    assert direct < again - 0.1  # the delay is the proxy's, not the echo server's
+    # The delay is the proxy's, not the echo server's. The direct trip's best of five: on a loaded machine
+    # one trip can wait a scheduler slice, which says nothing of the echo server.
+    direct = min(round_trip(echo_port, b"ping")[0] for _ in range(5))
+    assert direct < again - 0.1
