@@ -19,7 +19,7 @@ import httpx
 
 from bench.harness import Verdict, api_http, detail, take_turns, verify_for
 from bench.history import write_history
-from ueba_server.launch import PROJECT_ROOT, RunningServer, _free_port, start_server
+from ueba_server.launch import PROJECT_ROOT, RunningServer, free_port, start_server
 from ueba_server.tls import CERT_FILE, KEY_FILE
 
 MIN_SHARE = 0.5
@@ -30,7 +30,7 @@ STARTUP_TIMEOUT = 30.0
 
 def bare_app(body: Path, tls_dir: Path | None) -> tuple[subprocess.Popen[bytes], str]:
     """The bare app under uvicorn (TLS with the certificate in `tls_dir`); its process and base URL."""
-    port = _free_port("127.0.0.1")
+    port = free_port("127.0.0.1")
     command = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port),
                "--log-level", "warning"]  # fmt: skip
     if tls_dir:

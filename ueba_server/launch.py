@@ -130,7 +130,7 @@ def start_server(
     """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or _free_port(host)
+    port = port or free_port(host)
     credentials = {
         "client_id": f"ueba-{secrets.token_hex(4)}",
         "client_secret": secrets.token_urlsafe(24),
@@ -218,7 +218,7 @@ def _log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]

@@ -26,7 +26,7 @@ from ueba_server.config import (
 )
 from ueba_server.connections import Window
 from ueba_server.demo import create_demo_dataset
-from ueba_server.launch import PROJECT_ROOT, RunningServer, _free_port, default_startup_timeout
+from ueba_server.launch import PROJECT_ROOT, RunningServer, default_startup_timeout, free_port
 from ueba_server.openapi import UEBA_PREFIX
 from ueba_server.state import ServerState
 
@@ -39,7 +39,7 @@ def run_server(
     data_dir: Path, *options: str, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT
 ) -> tuple[subprocess.Popen, str]:
     """`python -m ueba_server` as a person runs it; its output goes to `output.txt` in the data dir."""
-    port = _free_port("127.0.0.1")
+    port = free_port("127.0.0.1")
     environment = {name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES}
     environment["PYTHONPATH"] = str(PROJECT_ROOT)  # whatever the working directory
     data_dir.mkdir(parents=True, exist_ok=True)
