@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
+from tests.robustness.fault_proxy import FaultProxy
 from ueba_server.launch import RunningServer, start_server
 
 if TYPE_CHECKING:
@@ -35,3 +37,14 @@ def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
 def api(reference_server: RunningServer) -> Iterator[UebaClient]:
     with reference_server.client() as client:
         yield client
+
+
+@pytest.fixture
+def proxy(reference_server: RunningServer) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the session's reference server (tests/robustness/fault_proxy.py):
+    the client's tests and the app's both put it between them and the server."""
+    upstream = httpx.URL(reference_server.base_url)
+    assert upstream.scheme == "http", "the proxy speaks plain HTTP to the server"
+    fault_proxy = FaultProxy(upstream.host, upstream.port or 80).start()
+    yield fault_proxy
+    fault_proxy.close()

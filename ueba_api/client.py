@@ -651,12 +651,14 @@ def _dataset_path(dataset_id: str) -> str:
 
 def _deadline_error(method: str, url: str, seconds: float | None, note: str) -> ApiTimeoutError:
     message = f"{method} {url} got no complete answer within its deadline of {readable_seconds(seconds or 0)}"
-    return ApiTimeoutError(f"{message}; {note}" if note else message, method=method, url=url)
+    return ApiTimeoutError(f"{message}; {note}" if note else message, method=method, url=url,
+                           may_have_acted=bool(note))
 
 
 def _connection_error(error: httpx.TransportError, method: str, url: str, *, note: str) -> ApiConnectionError:
     """The error for a failed exchange; `note` (may have been acted on) ends its sentence."""
-    detail = str(error) or type(error).__name__
+    # httpx's own sentences may end with a full stop; the note, if any, follows after a semicolon.
+    detail = str(error).rstrip(".") or type(error).__name__
     if isinstance(error, httpx.TimeoutException):
         phase = TIMEOUT_WHEN.get(type(error), "")
         message = f"{method} {url} timed out {phase}".rstrip()
@@ -673,4 +675,4 @@ def _connection_error(error: httpx.TransportError, method: str, url: str, *, not
         error_class = ApiConnectionError
     if note:
         message += f"; {note}"
-    return error_class(message, method=method, url=url)
+    return error_class(message, method=method, url=url, may_have_acted=bool(note))

@@ -11,16 +11,20 @@ UebaError
     └── RateLimitError 429, ServerError 5xx
 ```
 
-`str(error)` is one sentence a UI may show as it is. Errors carry method and URL but never a request's
-headers, so no token or client secret can leak through them. A status error whose answer named a
-`Retry-After` carries it as `retry_after` (seconds).
+`str(error)` is one sentence a UI may show as it is: a body that is an HTML page (a proxy's or gateway's
+error page) is told by its visible text, never as markup. Errors carry method and URL but never a
+request's headers, so no token or client secret can leak through them. A status error whose answer named
+a `Retry-After` carries it as `retry_after` (seconds). `may_have_acted` is True when the call may have
+been carried out although it failed (a create or a train whose answer was lost): its sentence says so.
 """
 
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 import httpx
@@ -31,6 +35,10 @@ from ueba_api.models import ErrorBody, ErrorCode
 # How much of a body that is not a contract error (a gateway's HTML page, say) is kept as text.
 MAX_BODY_TEXT = 500
 MAX_TEXT_IN_MESSAGE = 200
+# An HTML page's head, scripts, styles and comments hold no text a reader sees; its tags are markup.
+_HTML_HIDDEN = re.compile(r"<(head|script|style)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+_HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 
 READABLE_ERROR_CODES = {
     "GENERAL_ERROR": "Error",
@@ -98,14 +106,18 @@ def _trimmed(text: str, limit: int) -> str:
 class UebaError(Exception):
     """The base of every error this client raises."""
 
+    may_have_acted: bool = False
+    """Whether the server may have carried the call out although it failed; set by the client."""
+
 
 class ApiConnectionError(UebaError):
     """No answer: the connection failed, or broke off before a response arrived."""
 
-    def __init__(self, message: str, *, method: str, url: str) -> None:
+    def __init__(self, message: str, *, method: str, url: str, may_have_acted: bool = False) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
+        self.may_have_acted = may_have_acted
 
 
 class ApiTimeoutError(ApiConnectionError):
@@ -131,13 +143,15 @@ class ApiResponseValidationError(UebaError):
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "body"
         sentence = f"Unexpected answer from {request.method} {url}: {problem['msg']} ({where})"
-        return cls(
+        failure = cls(
             f"{sentence}; {note}" if note else sentence,
             status_code=response.status_code,
             method=request.method,
             url=url,
             body_text=_trimmed(response.text, MAX_BODY_TEXT) if keep_body else "",
         )
+        failure.may_have_acted = bool(note)
+        return failure
 
 
 class ApiStatusError(UebaError):
@@ -182,7 +196,7 @@ class ApiStatusError(UebaError):
         notes = [note] if note else []
         if retry_after is not None:
             notes.append(f"the server asks to wait {readable_seconds(retry_after)} before trying again")
-        return error_class(
+        failure = error_class(
             "; ".join([_sentence(response, body), *notes]),
             status_code=response.status_code,
             method=request.method,
@@ -194,6 +208,8 @@ class ApiStatusError(UebaError):
             body_text=_trimmed(response.text, MAX_BODY_TEXT),
             retry_after=retry_after,
         )
+        failure.may_have_acted = bool(note)
+        return failure
 
 
 class BadRequestError(ApiStatusError):
@@ -283,6 +299,10 @@ def _sentence(response: httpx.Response, body: ErrorBody | None) -> str:
     status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
     if body is None:
         request = response.request
+        if _is_html(response):
+            text = _trimmed(_page_text(response.text), MAX_TEXT_IN_MESSAGE)
+            told = f"a web page saying “{text}”" if text else "an empty web page"
+            return f"{status} from {request.method} {display_url(request.url)}: {told}"
         text = _trimmed(response.text, MAX_TEXT_IN_MESSAGE) or "(empty body)"
         return f"{status} from {request.method} {display_url(request.url)}: {text}"
     prefix = _readable_code(body.error_code) if body.error_code else status
@@ -293,3 +313,19 @@ def _sentence(response: httpx.Response, body: ErrorBody | None) -> str:
         if detail is not None and (detail.error_message or detail.error_code)
     ]
     return "; ".join([sentence, *nested])
+
+
+def _is_html(response: httpx.Response) -> bool:
+    """Said to be HTML, or a document that starts as one (some gateways send their pages as text/plain)."""
+    if "html" in response.headers.get("Content-Type", "").lower():
+        return True
+    return response.text.lstrip()[:14].lower().startswith(("<!doctype html", "<html"))
+
+
+def _page_text(page: str) -> str:
+    """What a reader of the HTML page sees, on one line: its visible text, else its title."""
+    visible = html.unescape(_HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", page)))
+    if visible.strip():
+        return " ".join(visible.split())
+    title = _HTML_TITLE.search(page)
+    return " ".join(html.unescape(title.group(1)).split()) if title else ""

@@ -24,9 +24,15 @@ from streamlit.errors import StreamlitDuplicateElementKey
 from ueba_api import coverage
 from ueba_api.access import Access, check_access
 from ueba_api.client import UebaClient
-from ueba_api.errors import ApiConnectionError, UebaError
+from ueba_api.errors import (
+    ApiConnectionError,
+    ApiResponseValidationError,
+    RateLimitError,
+    ServerError,
+    UebaError,
+)
 from ueba_api.models import ServiceStatus, TimeRange
-from ui import server
+from ui import listing, server
 from ui.feedback import notify
 from ui.navigation import CONNECTION_PAGE
 from ui.text import code
@@ -110,9 +116,24 @@ def api_call(what: str) -> Iterator[CallOutcome]:
         show_error(error, what)
 
 
+# Failures that may pass by themselves: a gateway's 5xx page, a 429, an answer garbled on its way.
+_PASSING_FAILURES = (ServerError, RateLimitError, ApiResponseValidationError)
+
+
 def show_error(error: UebaError, what: str = "reach the server") -> None:
+    """The error's sentence, headed by what failed where that helps, and a Retry button where a retry may
+    fare better. A call that may have been carried out all the same (a create whose answer was lost)
+    drops the shared list of datasets, so the next run lists what the server now holds."""
+    if error.may_have_acted:
+        listing.forget_listing()
     if isinstance(error, StoppedWaiting):
         st.warning(str(error), icon=":material/stop_circle:")
+        retry_button(what)
+    elif isinstance(error, ApiConnectionError) and error.may_have_acted:
+        st.error(f"Could not tell whether the server managed to {what}: its answer never arrived in full. "
+                 f"{error}", icon=":material/cloud_off:")
+        st.caption("It may have been done: Retry shows what the server now holds; look there before doing "
+                   "it again.")
         retry_button(what)
     elif isinstance(error, ApiConnectionError):
         st.error(f"Cannot reach the server, so could not {what}. {error}", icon=":material/cloud_off:")
@@ -120,6 +141,8 @@ def show_error(error: UebaError, what: str = "reach the server") -> None:
         retry_button(what)
     else:
         st.error(str(error), icon=":material/error:")
+        if isinstance(error, _PASSING_FAILURES):
+            retry_button(what)
 
 
 def perform(what: str, action: Callable[[], object], done: str) -> bool:

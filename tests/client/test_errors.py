@@ -103,7 +103,7 @@ def test_unknown_error_code_is_kept_as_text(make_client: ClientFactory) -> None:
     assert str(caught.value) == "DATASET_LOCKED: stop analyzing first"
 
 
-def test_non_json_gateway_page_keeps_its_text(make_client: ClientFactory) -> None:
+def test_a_gateway_page_is_told_by_its_text_and_kept_as_it_came(make_client: ClientFactory) -> None:
     page = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body>\n</html>\n"
     client, _ = make_client(reply(502, text=page, content_type="text/html"), max_retries=0)
 
@@ -114,10 +114,36 @@ def test_non_json_gateway_page_keeps_its_text(make_client: ClientFactory) -> Non
     assert error.status_code == 502
     assert error.error_code is None and error.error_message is None and error.details == []
     assert error.body_text == "<html> <head><title>502 Bad Gateway</title></head> <body>nginx</body> </html>"
-    assert str(error) == (
-        f"HTTP 502 Bad Gateway from GET {API}/datasets: "
-        "<html> <head><title>502 Bad Gateway</title></head> <body>nginx</body> </html>"
-    )
+    assert str(error) == f"HTTP 502 Bad Gateway from GET {API}/datasets: a web page saying “nginx”"
+    assert not error.may_have_acted, "a read acts on nothing"
+
+
+@pytest.mark.parametrize(
+    ("page", "content_type", "told"),
+    [
+        # Visible text only: no head, script, style or comment, entities read.
+        ("<!DOCTYPE html><html><head><title>Error</title><style>p{color:red}</style></head><body>"
+         "<script>var x = '<b>';</script><p>Down for <b>maintenance</b> &amp; back at 14:00</p>"
+         "<!-- upstream: 10.0.0.7 --></body></html>", "text/html; charset=utf-8",
+         "a web page saying “Down for maintenance & back at 14:00”"),
+        # A page with nothing to read in its body is told by its title; one with neither, as empty.
+        ("<html><head><title>503 Service Unavailable</title></head><body> </body></html>", "text/html",
+         "a web page saying “503 Service Unavailable”"),
+        ("<html><body></body></html>", "text/html", "an empty web page"),
+        # Sent as text/plain, known by its start.
+        ("  <HTML><body>Bad gateway</body></HTML>", "text/plain", "a web page saying “Bad gateway”"),
+    ],
+    ids=["visible text", "title", "empty", "sniffed"],
+)
+def test_a_web_page_is_told_by_what_a_reader_sees(
+    make_client: ClientFactory, page: str, content_type: str, told: str
+) -> None:
+    client, _ = make_client(reply(503, text=page, content_type=content_type), max_retries=0)
+
+    with pytest.raises(ServerError) as caught:
+        client.get_status()
+
+    assert str(caught.value) == f"HTTP 503 Service Unavailable from GET {API}/status: {told}"
 
 
 def test_empty_body_still_raises_typed_error(make_client: ClientFactory) -> None:

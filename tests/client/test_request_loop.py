@@ -69,8 +69,8 @@ def test_a_503_asking_for_longer_than_the_cap_raises_at_once(
         client.get_status()
 
     assert caught.value.retry_after == 61.0
-    assert str(caught.value).endswith("<html>maintenance</html>; the server asks to wait 61 s before trying "
-                                      "again")
+    assert str(caught.value).endswith(
+        ": a web page saying “maintenance”; the server asks to wait 61 s before trying again")
     assert (len(server.requests), sleeps.delays) == (1, [])
 
 
@@ -256,10 +256,11 @@ def test_a_train_answered_by_a_gateway_error_says_it_may_have_started(
 
     assert str(caught.value) == (
         f"HTTP {status} {httpx.codes.get_reason_phrase(status)} from POST {API}/train/d-1?"
-        "set_active_after_training=false: <html><body>Bad gateway</body></html>; the server may have "
+        "set_active_after_training=false: a web page saying “Bad gateway”; the server may have "
         "received it, so the training may have started: check the dataset's training status before trying "
         "again"
     )
+    assert caught.value.may_have_acted
     assert len(server.requests) == 1
 
 
