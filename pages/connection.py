@@ -9,6 +9,7 @@ from ueba_api.errors import UebaError
 from ueba_api.models import enum_text
 from ueba_api.settings import DEFAULT_OAUTH_CLIENT_ID, ClientSettings
 from ui import calls, server
+from ui.text import plain
 
 AUTH_CLIENT = "API client credentials"
 AUTH_TOKEN = "Bearer token"
@@ -113,7 +114,7 @@ try:
     target = server.current_target()
 except server.SettingsProblem as problem:
     target = None
-    st.error(str(problem), icon=":material/settings_alert:")
+    st.error(plain(str(problem)), icon=":material/settings_alert:")
 if target is not None:
     st.markdown(f"Using **{target.label}**. {target.source}")
     if target.settings is not None:
@@ -160,16 +161,16 @@ if test_clicked:
     try:
         settings = typed_settings()
     except server.SettingsProblem as problem:
-        st.error(str(problem), icon=":material/error:")
+        st.error(plain(str(problem)), icon=":material/error:")
     else:
         with server.temporary_client(settings) as client:
             try:
                 show_status(client)
             except UebaError as error:
-                st.error(str(error), icon=":material/error:")
+                st.error(plain(str(error)), icon=":material/error:")
 
 kind, message = st.session_state.pop(OUTCOME, (None, None))
 if kind == "error":
-    st.error(message, icon=":material/error:")
+    st.error(plain(message), icon=":material/error:")
 elif kind == "success":
     st.success(message, icon=":material/check_circle:")

@@ -20,6 +20,7 @@ from ueba_api.errors import ConflictError, UebaError
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
 from ueba_api.report import quality_report
 from ui import calls, feedback, listing, navigation, widgets
+from ui.text import plain
 
 POLL_SECONDS = 2
 BINS_KEY = "training.bins"
@@ -82,7 +83,8 @@ def pick_dataset(client: UebaClient) -> str:
         st.stop()
     labels = {dataset.id: review.dataset_choice_label(dataset) for dataset in datasets}
     if wanted and wanted not in labels:
-        st.error(f"There is no dataset with the id {wanted!r}. Pick one below.", icon=":material/error:")
+        st.error(plain(f"There is no dataset with the id {wanted!r}. Pick one below."),
+                 icon=":material/error:")
     ids = list(labels)
     if wanted in labels:
         start = wanted
@@ -376,7 +378,7 @@ def threshold_explorer(client: UebaClient, dataset: Dataset, run: frames.Run) ->
     try:
         usable = finest is not None and frames.histogram_frame(finest)["count"].sum() > 0
     except ValueError as error:
-        st.error(f"The server's finest histogram cannot be read: {error}", icon=":material/error:")
+        st.error(plain(f"The server's finest histogram cannot be read: {error}"), icon=":material/error:")
         return None
     if not usable:
         st.caption("The server gave no histogram to read thresholds from.")

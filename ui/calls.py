@@ -35,7 +35,7 @@ from ueba_api.models import ServiceStatus, TimeRange
 from ui import listing, server
 from ui.feedback import notify
 from ui.navigation import CONNECTION_PAGE
-from ui.text import code
+from ui.text import code, plain
 
 # Session-state keys owned by this module.
 _STATUS_FAILURE = "calls.status_failure"
@@ -81,7 +81,7 @@ def get_client() -> UebaClient:
 
 
 def settings_problem(problem: server.SettingsProblem) -> NoReturn:
-    st.error(str(problem), icon=":material/settings_alert:")
+    st.error(plain(str(problem)), icon=":material/settings_alert:")
     st.page_link(CONNECTION_PAGE, label="Open the Connection page", icon=":material/lan:")
     retry_button("settings")
     st.stop()
@@ -127,20 +127,20 @@ def show_error(error: UebaError, what: str = "reach the server") -> None:
     if error.may_have_acted:
         listing.forget_listing()
     if isinstance(error, StoppedWaiting):
-        st.warning(str(error), icon=":material/stop_circle:")
+        st.warning(plain(str(error)), icon=":material/stop_circle:")
         retry_button(what)
     elif isinstance(error, ApiConnectionError) and error.may_have_acted:
-        st.error(f"Could not tell whether the server managed to {what}: its answer never arrived in full. "
-                 f"{error}", icon=":material/cloud_off:")
+        st.error(plain(f"Could not tell whether the server managed to {what}: its answer never arrived in "
+                       f"full. {error}"), icon=":material/cloud_off:")
         st.caption("It may have been done: Retry shows what the server now holds; look there before doing "
                    "it again.")
         retry_button(what)
     elif isinstance(error, ApiConnectionError):
-        st.error(f"Cannot reach the server, so could not {what}. {error}", icon=":material/cloud_off:")
+        st.error(plain(f"Cannot reach the server, so could not {what}. {error}"), icon=":material/cloud_off:")
         st.caption("Check that the server is running and that its address is right, then retry.")
         retry_button(what)
     else:
-        st.error(str(error), icon=":material/error:")
+        st.error(plain(str(error)), icon=":material/error:")
         if isinstance(error, _PASSING_FAILURES):
             retry_button(what)
 

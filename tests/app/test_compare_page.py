@@ -10,7 +10,7 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import AlertBase, Block
 
-from tests.app.conftest import history_month, train_and_wait, vega_specs
+from tests.app.conftest import history_month, train_and_wait, unescaped, vega_specs
 from ueba_api import frames, quality
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset
@@ -136,4 +136,4 @@ def test_two_runs_of_two_datasets_side_by_side_equal_the_api(
 def test_an_unreachable_server_is_said_in_words(make_app: Callable[..., AppTest]) -> None:
     app = open_compare(make_app(base_url="http://127.0.0.1:9", max_retries=0))
     [error] = app.error
-    assert error.value.startswith("Cannot reach the server, so could not load the training runs.")
+    assert unescaped(error.value).startswith("Cannot reach the server, so could not load the training runs.")

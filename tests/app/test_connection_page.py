@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets, texts
+from tests.app.conftest import APP, RUN_TIMEOUT, privx_secrets, texts, unescaped
 from ueba_api.models import Dataset
 from ueba_server.launch import RunningServer, start_server
 from ui import server
@@ -90,9 +90,9 @@ def test_refused_credentials_show_the_servers_sentence_and_no_secret(
     type_settings(app, reference_server, client_secret=wrong_secret)
     app.button(key="connection.test").click().run()
     assert not app.exception
-    assert [error.value for error in app.error] == ["Login failed: Invalid API client credentials"]
+    assert [unescaped(error.value) for error in app.error] == ["Login failed: Invalid API client credentials"]
     app.button(key="connection.connect").click().run()
-    assert [error.value for error in app.error] == [
+    assert [unescaped(error.value) for error in app.error] == [
         "Not connected. Login failed: Invalid API client credentials"]
     assert app.sidebar.caption[-1].value == "From secrets.toml."
     assert wrong_secret not in "\n".join(texts(app))
@@ -119,7 +119,7 @@ def test_bad_settings_name_the_field_and_nothing_typed_is_lost(
     connection_page(app)
     type_settings(app, reference_server, **changes)
     app.button(key="connection.connect").click().run()
-    assert [error.value for error in app.error] == [message]
+    assert [unescaped(error.value) for error in app.error] == [message]
     assert app.sidebar.caption[-1].value == "From secrets.toml."
     typed_url = changes.get("base_url", reference_server.base_url)
     assert app.text_input(key="connection.base_url").value == typed_url
@@ -130,7 +130,7 @@ def test_settings_errors_use_the_forms_labels(app: AppTest) -> None:
     connection_page(app)
     app.radio(key="connection.auth").set_value("Bearer token").run()
     app.button(key="connection.connect").click().run()
-    assert [error.value for error in app.error] == [
+    assert [unescaped(error.value) for error in app.error] == [
         "The settings in the form are not usable. Give either Bearer token, or API client ID and API client "
         "secret."]
 
@@ -150,11 +150,11 @@ def test_a_wrong_token_is_refused_with_the_servers_sentence(
     app.text_input(key="connection.token").input("not-a-valid-token")
     app.button(key="connection.test").click().run()
     refused = "Error: The bearer token is invalid or has expired"
-    assert [error.value for error in app.error] == [
+    assert [unescaped(error.value) for error in app.error] == [
         f"The server answers, but refuses these credentials: {refused}"]
     assert not app.success
     app.button(key="connection.connect").click().run()
-    assert [error.value for error in app.error] == [f"Not connected. {refused}"]
+    assert [unescaped(error.value) for error in app.error] == [f"Not connected. {refused}"]
     assert app.sidebar.caption[-1].value == "From secrets.toml.", "still on the settings that work"
 
 
@@ -197,7 +197,7 @@ def test_a_privx_with_its_own_ca_is_reached_with_the_uploaded_certificate(
     type_settings(app, tls_server)
     app.button(key="connection.test").click().run()
     [error] = app.error
-    assert "CERTIFICATE_VERIFY_FAILED" in error.value, "without its CA, the server is not trusted"
+    assert "CERTIFICATE_VERIFY_FAILED" in unescaped(error.value), "without its CA, the server is not trusted"
 
     certificate = tls_server.ca_cert.read_bytes()
     app.file_uploader(key="connection.ca_upload").upload("ca.pem", certificate, "application/x-pem-file")
@@ -213,16 +213,16 @@ def test_an_unreachable_server_is_said_plainly_with_a_retry(make_app: Callable[.
     app.run()
     assert not app.exception
     [error] = app.error
-    assert error.value.startswith("Cannot reach the server, so could not load the datasets.")
+    assert unescaped(error.value).startswith("Cannot reach the server, so could not load the datasets.")
     assert "Traceback" not in "\n".join(texts(app))
     assert any("unreachable" in markdown.value for markdown in app.sidebar.markdown)
     app.button(key="retry:load the datasets").click().run()
     assert not app.exception
-    assert app.error[0].value.startswith("Cannot reach the server")
+    assert unescaped(app.error[0].value).startswith("Cannot reach the server")
     # Other pages say so too, once per failed call; the Connection page offers the way out.
     app.switch_page("pages/dataset_editor.py").run()
     assert not app.exception
-    assert [error.value.split(".")[0] for error in app.error] == [
+    assert [unescaped(error.value).split(".")[0] for error in app.error] == [
         "Cannot reach the server, so could not count the connections",
         "Cannot reach the server, so could not count the connections per day",
     ]

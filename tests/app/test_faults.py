@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import select_dataset
+from tests.app.conftest import select_dataset, unescaped
 from tests.robustness.fault_proxy import REASONS, Fault, FaultProxy
 from ueba_api.client import API_PREFIX, UebaClient
 from ueba_api.models import Dataset
@@ -115,7 +115,8 @@ def test_the_datasets_page_says_what_failed_and_loads_after_retry(
     assert_readable(app)
     url = f"{proxy.url}{DATASETS}?logs=false&bin_count=1"
     [error] = app.error
-    assert sentence_pattern(LOAD_FAULTS[fault], url).fullmatch(error.value), error.value
+    shown = unescaped(error.value)
+    assert sentence_pattern(LOAD_FAULTS[fault], url).fullmatch(shown), shown
     assert proxy.attempts(LIST) == 1 + 1, "the page's list was tried once"
 
     app.button(key=LOAD_RETRY).click().run()
@@ -168,7 +169,8 @@ def test_a_duplicate_meeting_a_fault_is_sent_once_said_and_listed_after_retry(
 
     assert_readable(app)
     [error] = app.error
-    assert sentence_pattern(expected, f"{proxy.url}{DATASETS}").fullmatch(error.value), error.value
+    shown = unescaped(error.value)
+    assert sentence_pattern(expected, f"{proxy.url}{DATASETS}").fullmatch(shown), shown
     assert proxy.attempts(CREATE) == 1
     made = copies(api, original)
     assert len(made) == (1 if acted else 0), "the server got the create at most once"

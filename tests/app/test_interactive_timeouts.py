@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP
+from tests.app.conftest import APP, unescaped
 from ueba_api.client import API_PREFIX
 from ueba_api.settings import ClientSettings
 from ui import calls, server
@@ -101,7 +101,8 @@ def test_each_call_is_tried_once_and_the_badge_remembers_a_failure(closing_serve
     app.run()
     assert not app.exception
     assert "unreachable" in sidebar_badge(app)
-    assert app.error[0].value.startswith("Cannot reach the server, so could not load the datasets.")
+    shown = unescaped(app.error[0].value)
+    assert shown.startswith("Cannot reach the server, so could not load the datasets.")
     # The badge's /status and the page's list of datasets: one attempt each (max_retries 0).
     assert closing_server.accepted == 2
 
@@ -136,7 +137,8 @@ def test_a_hung_server_costs_one_short_wait_and_the_page_stays_usable(hung_serve
     assert waits <= elapsed < waits + 8, f"{elapsed:.1f} s"
     timed_out = (f"GET {hung_server.url}{API_PREFIX}/datasets?logs=false&bin_count=1 timed out waiting for "
                  "the answer")
-    assert app.error[0].value == f"Cannot reach the server, so could not load the datasets. {timed_out}"
+    shown = unescaped(app.error[0].value)
+    assert shown == f"Cannot reach the server, so could not load the datasets. {timed_out}"
     assert "unreachable" in sidebar_badge(app)
     assert app.button(key="retry:load the datasets")
 
@@ -155,7 +157,7 @@ def test_a_stopped_wait_is_said_and_not_asked_again_until_retry(hung_server: Clo
     app.session_state["calls.stopped_waiting"] = {"load the datasets"}
     app.run()
     assert not app.exception
-    assert [warning.value for warning in app.warning] == [
+    assert [unescaped(warning.value) for warning in app.warning] == [
         f"Stopped waiting for {hung_server.url} to load the datasets."]
     assert hung_server.accepted == 1, "only the badge's /status"
 
@@ -194,6 +196,6 @@ def test_testing_an_address_that_drops_packets_fails_within_seconds(
     elapsed = time.monotonic() - started
     assert not app.exception
     [error] = app.error
-    assert error.value == f"GET {full_backlog_url}{API_PREFIX}/status timed out while connecting"
+    assert unescaped(error.value) == f"GET {full_backlog_url}{API_PREFIX}/status timed out while connecting"
     low, high = INTERACTIVE_CALL_SECONDS
     assert low <= elapsed < high, f"{elapsed:.1f} s: expected one connect attempt of 5 s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import TRAINING_TIMEOUT, history_month, texts, train_and_wait, vega_specs
+from tests.app.conftest import TRAINING_TIMEOUT, history_month, texts, train_and_wait, unescaped, vega_specs
 from ueba_api import quality, review
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
@@ -193,7 +194,7 @@ def test_a_training_started_elsewhere_is_refused_then_followed(
     app.button(key=f"training.train.{dataset.id}:confirm").click().run()
 
     assert not app.exception, app.exception
-    assert [error.value for error in app.error] == [
+    assert [unescaped(error.value) for error in app.error] == [
         "A training is already running for this dataset: wait for it to end, then train again."]
     assert "Start training" in [button.label for button in app.button], "the dialog stays open"
     app.button(key=f"training.train.{dataset.id}:cancel").click().run()
@@ -214,7 +215,7 @@ def test_dataset_picker_and_a_failed_training_shows_its_error(
 
     open_training(app, "no-such-dataset")
     assert "There is no dataset with the id 'no-such-dataset'. Pick one below." in [
-        error.value for error in app.error]
+        unescaped(error.value) for error in app.error]
     [picker] = [box for box in app.selectbox if box.label == "Dataset"]
     picker.set_value(dataset.id).run()
     assert app.query_params["dataset"] == dataset.id
@@ -232,8 +233,8 @@ def test_dataset_picker_and_a_failed_training_shows_its_error(
     assert history_table(app)[["status", "error_code", "error_details"]].values.tolist() == [
         ["FAILURE", result.error_code, result.error_details]]
     # The failure is said once: by the run under review (it is the latest), not again above the history.
-    assert [error.value for error in app.error if result.error_details in error.value] == [
-        f"The training failed ({cause})."]
+    shown = [unescaped(error.value) for error in app.error]
+    assert [error for error in shown if result.error_details in error] == [f"The training failed ({cause})."]
     assert "The latest training failed." not in " ".join(texts(app))
 
 
@@ -256,5 +257,17 @@ def test_without_a_dataset_in_the_url_the_page_opens_the_last_trained_one(
 def test_an_unreachable_server_is_said_in_words(make_app: Callable[..., AppTest]) -> None:
     app = open_training(make_app(base_url="http://127.0.0.1:9", max_retries=0))
     [error] = app.error
-    assert error.value.startswith("Cannot reach the server, so could not load the datasets.")
+    assert unescaped(error.value).startswith("Cannot reach the server, so could not load the datasets.")
     assert "Retry" in [button.label for button in app.button]
+
+
+def test_an_unknown_dataset_id_from_the_url_is_shown_as_text(
+    app: AppTest, new_dataset: Callable[..., Dataset]
+) -> None:
+    # A link to the app is anyone's to write: the id it carries comes back in the error as typed, inert.
+    new_dataset()  # a dataset to pick instead
+    hostile = "**bold** ![t](http://127.0.0.1:9/t.png) :red[red]"
+    open_training(app, hostile)
+    [error] = [error for error in app.error if "no dataset with the id" in unescaped(error.value)]
+    assert unescaped(error.value) == f"There is no dataset with the id {hostile!r}. Pick one below."
+    assert re.search(r"(?<!\\)[*!\[\]():]", error.value.replace("\u200b", "")) is None, error.value
