@@ -23,7 +23,7 @@ from ueba_api.frames import (
     labelled_results,
     typed_frame,
 )
-from ueba_api.models import Histogram, Period, TrainingResult, as_utc
+from ueba_api.models import Histogram, Period, TrainingResult, as_utc, format_utc
 
 # TensorBoard draws the raw curve faintly beneath the smoothed one.
 RAW_CURVE_OPACITY = 0.25
@@ -62,6 +62,20 @@ STATISTIC_DASH = [6, 3]
 THRESHOLD_DASH = [1, 0]
 MARKER_DIGITS = 4
 HISTOGRAM_HEIGHT = 300
+
+
+def _drawn(*layers: alt.Chart, nothing: str) -> alt.LayerChart:
+    """The layers that have rows, layered; a note saying `nothing` where none has.
+
+    Vega fits a shared scale to the extent of every layer's field, and a layer without rows has an
+    infinite extent, which it logs ("Infinite extent for field ..."); it draws nothing anyway. A chart
+    with no rows at all shows the note in place of empty axes.
+    """
+    with_rows = [layer for layer in layers if not layer.data.empty]
+    if with_rows:
+        return alt.layer(*with_rows)
+    note = alt.Chart(pd.DataFrame({"note": [nothing]})).mark_text(fontSize=14, color="#808495")
+    return alt.layer(note.encode(text="note:N"))
 
 
 def _check_weight(field: str, weight: float) -> None:
@@ -176,7 +190,8 @@ def loss_curves(frame: pd.DataFrame, *, log_scale: bool = False, smoothing: floa
         )
         layers.insert(0, raw)
     # SVG: the axis labels are text a browser test can read (a few hundred points draw as fast).
-    return alt.layer(*layers).properties(usermeta={"embedOptions": {"renderer": "svg"}})
+    return _drawn(*layers, nothing="No finite losses to draw").properties(
+        usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def _bins_tooltip() -> list[alt.Tooltip]:
@@ -290,7 +305,7 @@ def validation_histogram(
     )
     # The plot's height said outright, and only the width fitted: Streamlit's theme fits plot and legend
     # into one fixed height, so the legend's rows below would come out of the plot.
-    return alt.layer(bars, rules).properties(
+    return _drawn(bars, rules, nothing="No validation histogram to draw").properties(
         height=HISTOGRAM_HEIGHT, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")
     )
 
@@ -332,15 +347,18 @@ def histogram_overlay(results: RunsLike) -> alt.LayerChart:
         [alt.Tooltip("run:N", title="Run"), alt.Tooltip("quantile_99:Q", title="q99", format=LOSS_FORMAT)],
         color=color,
     )
-    return alt.layer(bars, rules)
+    return _drawn(bars, rules, nothing="No validation histograms to draw")
 
 
-def _utc_datetime(value: datetime) -> alt.DateTime:
-    value = as_utc(value)
-    return alt.DateTime(
-        year=value.year, month=value.month, date=value.day, hours=value.hour, minutes=value.minute,
-        seconds=value.second, utc=True,
-    )
+def _utc_domain(start: datetime, end: datetime) -> alt.ExprRef:
+    """A time axis's span as a Vega expression, to the second.
+
+    Not as DateTime objects: Vega-Lite converts those for the x channel but not for x2, then warns that the
+    two domains conflict ("Conflicting scale property domain", twice a render, once per layer) and
+    joins them into a domain Vega cannot read ("Infinite extent for field data").
+    """
+    ends = (f"toDate('{format_utc(as_utc(value).replace(microsecond=0))}')" for value in (start, end))
+    return alt.ExprRef(expr=f"[{', '.join(ends)}]")
 
 
 def coverage_timeline(
@@ -352,22 +370,33 @@ def coverage_timeline(
     """Connections per bucket (a `coverage.connections_per_day` frame) with the excluded periods shaded.
 
     `daily` needs columns day (bucket start, UTC) and count; `end` (bucket end) defaults to a day
-    later. The axis spans `range_start`..`range_end` when given; shading outside it is clipped.
+    later. The axis spans `range_start`..`range_end` when given, else the buckets and periods; shading
+    outside it is clipped.
     """
     buckets = daily.copy()
     if "end" not in buckets.columns:
         buckets["end"] = buckets["day"] + pd.Timedelta(days=1)
-    domain = None
-    if range_start is not None and range_end is not None:
-        domain = [_utc_datetime(range_start), _utc_datetime(range_end)]
-    x_scale = alt.Scale(type="utc", domain=domain) if domain else alt.Scale(type="utc")
+    shaded = typed_frame(
+        ({"start": period.start, "end": period.end, "what": "Excluded"} for period in excluded),
+        {"start": UTC_DTYPE, "end": UTC_DTYPE, "what": "str"},
+    )
+    if range_start is None or range_end is None:
+        starts = pd.concat([buckets["day"], shaded["start"]])
+        if starts.empty:
+            return _drawn(nothing="No connections to draw")
+        range_start, range_end = starts.min(), pd.concat([buckets["end"], shaded["end"]]).max()
+    # The span is always said: the shading layer then adds no extent to fit even without periods (it
+    # stays for its legend, which tells what grey means).
+    x_scale = alt.Scale(type="utc", domain=_utc_domain(range_start, range_end))
     bars = (
         alt.Chart(buckets)
         .mark_bar(color="#4c78a8", clip=True)
         .encode(
             x=alt.X("day:T", title="Time (UTC)", scale=x_scale),
             x2="end:T",
-            y=alt.Y("count:Q", title=f"Connections per {_bucket_name(buckets)}"),
+            y=alt.Y("count:Q", title=f"Connections per {_bucket_name(buckets)}",
+                    # No buckets (a range not counted yet) have no extent to fit: the axis is said.
+                    scale=alt.Scale(domain=[0, 1]) if buckets.empty else alt.Undefined),
             # With x2 set, a bar needs its base said outright, or Vega-Lite draws it as a horizontal band.
             y2=alt.datum(0),
             tooltip=[
@@ -376,10 +405,6 @@ def coverage_timeline(
                 alt.Tooltip("count:Q", title="Connections", format=","),
             ],
         )
-    )
-    shaded = typed_frame(
-        ({"start": period.start, "end": period.end, "what": "Excluded"} for period in excluded),
-        {"start": UTC_DTYPE, "end": UTC_DTYPE, "what": "str"},
     )
     shading = (
         alt.Chart(shaded)

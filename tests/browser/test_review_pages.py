@@ -1,5 +1,6 @@
-"""The Training review and Compare pages in a real Chromium: no Vega warnings in the console, a loss
-axis that fits the data, and nothing an analyst reads first cut off at 1280 and 1920 px.
+"""The Training review and Compare pages (and the Dataset editor's timeline) in a real Chromium: no Vega
+warnings in the console, a loss axis that fits the data, and nothing an analyst reads first cut off at
+1280 and 1920 px.
 
 The app runs as `streamlit run app.py` with a secrets file naming the session's reference server, on which
 one dataset is trained twice through the API (no embedded server, no demo training to wait for).
@@ -125,6 +126,12 @@ def overlay_first_run(page: Page) -> None:
     settled(page)
 
 
+def pick_run(page: Page, side: str, name: str) -> None:
+    page.get_by_role("combobox", name=f"Run {side}").click()
+    page.get_by_role("option", name=re.compile(name)).first.click()
+    settled(page)
+
+
 def vega_warnings(messages: list[str]) -> list[str]:
     return [message for message in messages if VEGA_WARNING.search(message)]
 
@@ -157,14 +164,33 @@ def test_no_vega_warning_on_the_training_and_compare_pages(
     settled(page)
     charts_drawn(page, 2)
     # A failed run (no losses, no histogram) against a good one.
-    page.get_by_role("combobox", name="Run A").click()
-    page.get_by_role("option", name=re.compile("Too small")).first.click()
-    settled(page)
+    pick_run(page, "A", "Too small")
     charts_drawn(page, 2)
     assert vega_warnings(messages) == [], "\n".join(messages)
     # Run #3 ended while the page watched it and was put under review: without Streamlit's warning (with
     # a stack trace) about a widget given a default and a value through the Session State API.
     assert "Session State API" not in review_app.log.read_text()
+
+
+def test_no_vega_warning_on_the_coverage_timeline_or_a_compare_without_histograms(
+    review_app: RunningApp, browser: Browser, trained_dataset: Dataset
+) -> None:
+    """The states that logged Vega warnings: the editor's coverage timeline (its span said as DateTime
+    objects: "Conflicting scale property domain" twice and "Infinite extent for field data" once a
+    render) and charts with an empty layer (a failed run compared with itself: no bins, no q99)."""
+    messages: list[str] = []
+    page = new_page(browser, 1400, messages)
+    page.goto(f"{review_app.url}/dataset_editor?dataset={trained_dataset.id}", timeout=RUN_TIMEOUT)
+    expect(page.get_by_text("Connections per day", exact=True)).to_be_visible(timeout=RUN_TIMEOUT)
+    settled(page)
+    charts_drawn(page, 1)
+    page.get_by_role("link", name="Compare runs").click()
+    settled(page)
+    pick_run(page, "A", "Too small")
+    pick_run(page, "B", "Too small")
+    expect(page.get_by_text("Neither run has losses to draw.")).to_be_visible(timeout=RUN_TIMEOUT)
+    charts_drawn(page, 1)
+    assert vega_warnings(messages) == [], "\n".join(messages)
 
 
 def y_tick_labels(page: Page) -> list[str]:
