@@ -121,10 +121,15 @@ def hung_server() -> Iterator[ClosingServer]:
     server.close()
 
 
-def test_a_hung_server_costs_one_short_wait_and_the_page_stays_usable(hung_server: ClosingServer) -> None:
+def test_a_hung_server_costs_one_short_wait_and_the_page_stays_usable(
+    hung_server: ClosingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server that accepts and never answers: the badge's status waits STATUS_READ_TIMEOUT, the page's read
     INTERACTIVE_READ_TIMEOUT, once each (it was 2 x 30 s per call); the page says so in a sentence, and the
-    next run remembers the badge's failure."""
+    next run remembers the badge's failure. Both waits are shortened here (the app reads them at each call):
+    what is tested is one wait each, whatever their length (the next test checks which settings use them)."""
+    monkeypatch.setattr(calls, "STATUS_READ_TIMEOUT", 1.0)
+    monkeypatch.setattr(server, "INTERACTIVE_READ_TIMEOUT", 2.0)
     app = app_on(hung_server.url)
     started = time.monotonic()
     app.run()
@@ -150,9 +155,12 @@ def test_a_hung_server_costs_one_short_wait_and_the_page_stays_usable(hung_serve
     assert app.title[0].value == "Connection"
 
 
-def test_a_stopped_wait_is_said_and_not_asked_again_until_retry(hung_server: ClosingServer) -> None:
+def test_a_stopped_wait_is_said_and_not_asked_again_until_retry(
+    hung_server: ClosingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What the Stop waiting button leaves behind (a click during a run, which AppTest cannot make): the
     page says it stopped waiting, sends nothing for it, and Retry asks again."""
+    monkeypatch.setattr(calls, "STATUS_READ_TIMEOUT", 1.0)  # the badge's one wait on the hung server
     app = app_on(hung_server.url, timeout=1.0)
     app.session_state["calls.stopped_waiting"] = {"load the datasets"}
     app.run()
