@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from ueba_api import Dataset, TimeRange
+from ueba_server.cli import main
 from ueba_server.generator import GeneratorSettings, generate_connections
 from ueba_server.launch import PROJECT_ROOT, start_server
 
@@ -42,6 +43,7 @@ def records(count: int) -> pd.DataFrame:
 
 
 def run_import(data_dir: Path, *files: Path, replace: bool = False) -> subprocess.CompletedProcess[str]:
+    """`python -m ueba_server import ...` as a user runs it, in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "ueba_server", "import", *map(str, files), "--data-dir", str(data_dir)]
         + ["--replace"] * replace,
@@ -50,6 +52,16 @@ def run_import(data_dir: Path, *files: Path, replace: bool = False) -> subproces
         cwd=PROJECT_ROOT,
         timeout=120,
     )
+
+
+def refused_import(data_dir: Path, *files: Path, replace: bool = False) -> str:
+    """The import command's entry point called in this process, for a refusal: the error line it exits
+    with (what Python prints to stderr when `SystemExit` carries a message). Anything but that exit, an
+    exception included, fails the test. The subprocess runs above show the command as a user sees it."""
+    with pytest.raises(SystemExit) as exited:
+        main(["import", *map(str, files), "--data-dir", str(data_dir)] + ["--replace"] * replace)
+    assert isinstance(exited.value.code, str), "a refusal exits with its sentence (exit status 1)"
+    return exited.value.code
 
 
 def test_csv_and_jsonl_import_then_serve_count_and_train(tmp_path: Path) -> None:
@@ -113,24 +125,22 @@ def test_a_bad_file_imports_nothing_and_names_record_and_column(
         frame.loc[record - 1, column] = value
     frame.to_csv(bad, index=False)
     data_dir = tmp_path / "data"
-    completed = run_import(data_dir, good, bad)
-    assert completed.returncode != 0
-    assert f"error: {bad}: {message}" in completed.stderr
-    assert "Traceback" not in completed.stderr
+    assert refused_import(data_dir, good, bad) == f"error: {bad}: {message}"
     assert stored_connections(data_dir) == 0  # not even the good file
 
 
 def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
     (tmp_path / "records.xlsx").write_text("")
-    completed = run_import(tmp_path / "data", tmp_path / "records.xlsx")
-    assert completed.returncode != 0 and "use .csv or .jsonl" in completed.stderr
+    completed = run_import(tmp_path / "data", tmp_path / "records.xlsx")  # as a user sees a refusal
+    assert completed.returncode == 1 and "use .csv or .jsonl" in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
 def test_a_replacing_import_that_fails_midway_keeps_the_old_connections(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     old, new = records(100), records(60)
     old.to_csv(tmp_path / "old.csv", index=False)
-    assert run_import(data_dir, tmp_path / "old.csv").returncode == 0
+    main(["import", str(tmp_path / "old.csv"), "--data-dir", str(data_dir)])
     # The new file is valid, but the database refuses its 30th record, as a full disk or an I/O error
     # would stop an import midway (a trigger is the test's way to make that happen at a known row).
     new.loc[29, "user"] = "refused-by-the-database"
@@ -140,10 +150,8 @@ def test_a_replacing_import_that_fails_midway_keeps_the_old_connections(tmp_path
             "CREATE TRIGGER refuse BEFORE INSERT ON connections WHEN NEW.user = 'refused-by-the-database'"
             " BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
         )
-    completed = run_import(data_dir, tmp_path / "new.csv", replace=True)
+    refusal = refused_import(data_dir, tmp_path / "new.csv", replace=True)
     with sqlite3.connect(data_dir / "ueba.sqlite3") as connection:
         users = [user for (user,) in connection.execute("SELECT user FROM connections ORDER BY id")]
     assert users == old["user"].tolist()  # all the old connections, none of the new
-    assert completed.returncode != 0
-    assert "the disk is full: nothing was imported or deleted" in completed.stderr
-    assert "Traceback" not in completed.stderr
+    assert refusal.endswith("the disk is full: nothing was imported or deleted")
