@@ -7,14 +7,16 @@ with the same columns and dtypes as a full one, so callers never special-case "n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ueba_api.models import Dataset, DatasetList, Histogram, TrainingResult, enum_text
+from ueba_api.models import Dataset, DatasetList, Histogram, TrainingResult, enum_text, format_utc
 
 UTC_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
@@ -289,3 +291,35 @@ def _check_histogram(histogram: Histogram) -> None:
         raise ValueError(f"{field}.bin_edges: edges must be finite numbers that increase strictly")
     if not np.isfinite(counts).all() or np.any(counts < 0):
         raise ValueError(f"{field}.hist: counts must be finite numbers, none negative")
+
+
+def json_ready(value: Any) -> Any:
+    """JSON-ready: datetimes as RFC 3339 `Z`, NaN and infinities as null, containers walked."""
+    if isinstance(value, pd.Timestamp):
+        return format_utc(value.to_pydatetime())
+    if isinstance(value, datetime):
+        return format_utc(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as JSON-ready dicts, every number at full precision (pandas' `to_json` keeps only
+    10 significant digits), timestamps as RFC 3339 `Z`, missing values as null."""
+    return [
+        {name: None if _missing(value) else json_ready(value.item() if hasattr(value, "item") else value)
+         for name, value in row.items()}
+        for row in frame.astype(object).to_dict("records")
+    ]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

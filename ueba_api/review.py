@@ -7,6 +7,7 @@ the history as CSV / JSON downloads, and the sentence that announces a finished 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from ueba_api import quality
-from ueba_api.frames import Run, epochs_done, training_runs, with_utc_labels
+from ueba_api.frames import Run, epochs_done, records, training_runs, with_utc_labels
 from ueba_api.models import (
     Dataset,
     Histogram,
@@ -288,8 +289,9 @@ def history_csv(table: pd.DataFrame) -> bytes:
 
 
 def history_json(table: pd.DataFrame) -> bytes:
-    """Records; timestamps as RFC 3339 UTC with `Z` (as on the wire), missing values as null."""
-    return _with_utc_text(table).to_json(orient="records", indent=2).encode()
+    """Records, every number as the API gave it (`frames.records`); timestamps as RFC 3339 UTC with `Z` (as
+    on the wire), missing values as null."""
+    return json.dumps(records(_with_utc_text(table)), indent=2, ensure_ascii=False).encode()
 
 
 def _with_utc_text(table: pd.DataFrame) -> pd.DataFrame:

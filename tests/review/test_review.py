@@ -215,6 +215,14 @@ def test_history_downloads_keep_the_api_numbers(dataset: Dataset) -> None:
         "2024-04-01T10:00:00Z", "2024-04-02T08:15:00.5Z", "2024-04-03T08:00:00Z"]
 
 
+def test_the_json_download_keeps_every_digit_the_api_gave() -> None:
+    q99 = 0.012345678901234567  # 17 significant digits; pandas' to_json would write 0.0123456789
+    dataset = Dataset.model_validate({"id": "d", "time_range_settings": {}, "training_results": [
+        {"status": "SUCCESS", "quantile_99": q99, "num_connections": 6000}]})
+    table = review.history_table(frames.training_history(dataset))
+    assert json.loads(review.history_json(table))[0]["quantile_99"] == q99
+
+
 def test_history_downloads_leave_a_missing_time_empty() -> None:
     dataset = Dataset.model_validate({"id": "d", "time_range_settings": {},
                                       "training_results": [{"status": "TRAINING"}]})

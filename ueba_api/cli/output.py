@@ -12,12 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ueba_api.models import format_utc
+from ueba_api.frames import json_ready
 
 MISSING = "—"
 
@@ -27,42 +26,10 @@ stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatt
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def plain(value: Any) -> Any:
-    """JSON-ready: datetimes as RFC 3339 `Z`, NaN and infinities as null, containers walked."""
-    if isinstance(value, pd.Timestamp):
-        return format_utc(value.to_pydatetime())
-    if isinstance(value, datetime):
-        return format_utc(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    return value
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame's rows as JSON-ready dicts, every number at full precision (pandas' `to_json` keeps only
-    10 significant digits), timestamps as RFC 3339 `Z`, missing values as null."""
-    return [
-        {name: None if _missing(value) else plain(value.item() if hasattr(value, "item") else value)
-         for name, value in row.items()}
-        for row in frame.astype(object).to_dict("records")
-    ]
-
-
-def _missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def emit(json_output: bool, payload: Mapping[str, Any], human: Callable[[], None]) -> None:
     """`payload` as one JSON object, or `human()` to print for people."""
     if json_output:
-        sys.stdout.write(json.dumps(plain(payload), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(json_ready(payload), indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     else:
         human()

@@ -105,18 +105,18 @@ def history(
     dataset = fetch_dataset(client(ctx), dataset_id)
     table = review.history_table(frames.training_history(dataset))
     if json_output:
-        output.emit(True, {"dataset_id": dataset_id, "runs": output.records(table)}, lambda: None)
+        output.emit(True, {"dataset_id": dataset_id, "runs": frames.records(table)}, lambda: None)
     elif format == HistoryFormat.CSV:
         sys.stdout.write(review.history_csv(table).decode())
     elif format == HistoryFormat.JSON:
-        output.emit(True, {"dataset_id": dataset_id, "runs": output.records(table)}, lambda: None)
+        output.emit(True, {"dataset_id": dataset_id, "runs": frames.records(table)}, lambda: None)
     else:
         columns = ["run", "created (UTC)", "status", "num_connections", "epochs", "final_training_loss",
                    "final_validation_loss", "quantile_99", "quantile_999", "error_code"]
         formats = {"num_connections": ",", "final_training_loss": ".5g", "final_validation_loss": ".5g",
                    "quantile_99": ".5g", "quantile_999": ".5g"}
         rows = [[output.text(row[name], formats.get(name, "")) for name in columns]
-                for row in output.records(table)]
+                for row in frames.records(table)]
         output.table(["Run", "Created (UTC)", "Status", "Connections", "Epochs", "Final train loss",
                       "Final val. loss", "q99", "q999", "Error"], rows,
                      title=f"Training history of {dataset.comment_title or dataset_id}")
