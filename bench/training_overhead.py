@@ -5,8 +5,9 @@ A reference server on its default history (150,000 connections, 15 epochs) train
 of it; in turns with each training, this process runs the bare loop: the same connections, split and
 features as that run (its seed is in its log), the same MLPRegressor, `partial_fit` once an epoch, one
 BLAS thread as the worker has; only the loop is timed. Also timed: starting a worker process that
-imports the training code (what a training pays before its first epoch, until a worker is kept ready),
-and the worker's own phases from the run's log. Target: at most 1.3x the bare loop.
+imports the training code (what a run would pay before its first epoch; the server's standby worker
+has paid it before the run comes), and the worker's own phases from the run's log. Target: at most
+1.3x the bare loop.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def bare_loop(data_dir: Path, seed: int, epochs: int) -> float:
     """Seconds of `epochs` calls of partial_fit on the run's own training split, nothing else."""
     database = Database(ServerConfig(data_dir=data_dir).database_path)
     connections = ConnectionStore(database).load(Window.from_request(None), limit=MAX_TRAINING_CONNECTIONS,
-                                                 seed=seed).drop(columns="is_anomaly")  # fmt: skip
+                                                 seed=seed, labels=False)  # fmt: skip
     training, _ = split(connections, seed)
     x_training = feature_pipeline().fit_transform(training)
     autoencoder = new_autoencoder(seed)
@@ -72,7 +73,7 @@ def import_training() -> None:
 
 
 def worker_start_seconds() -> float:
-    """A spawned process that imports the training code and ends, as the supervisor starts one."""
+    """A spawned process that imports the training code and ends, as the supervisor starts a standby."""
     started = time.perf_counter()
     process = multiprocessing.get_context("spawn").Process(target=import_training)
     process.start()
