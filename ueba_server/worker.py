@@ -2,10 +2,11 @@
 point, never scikit-learn itself, which keeps the server's start-up quick.
 
 A worker is started before it has a job (the supervisor keeps one standing by): it imports the training
-code in a thread while its main thread waits for the one job it will ever run on its end of a pipe. On
-the job it takes its run's name, says so on the pipe (the supervisor hands a run over only to a worker
-that answered) and trains. A worker whose server is gone (the pipe at EOF, or another parent) exits at
-once, without a job and without running anything at exit.
+code in a thread while its main thread waits for the one job it will ever run on its end of a pipe. Its
+process name says where it is: `ueba-standby` once the import is done and no job came, `ueba-run-<result
+id>` as soon as the job comes (imported or not). It then says so on the pipe (the supervisor hands a run
+over only to a worker that answered) and trains. A worker whose server is gone (the pipe at EOF, or
+another parent) exits at once, without a job and without running anything at exit.
 """
 
 from __future__ import annotations
@@ -32,14 +33,17 @@ def serve_one_job(connection: Connection, server_pid: int) -> None:
     # Ctrl+C in the server's terminal reaches every process of its group: the server's shutdown ends a
     # waiting worker; a training one behaves as a Python process does (KeyboardInterrupt).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    name_process(STANDBY_NAME)
-    importer = threading.Thread(target=_import_training, name="import-training", daemon=True)
+    naming = threading.Lock()
+    taken = threading.Event()
+    importer = threading.Thread(target=_import_training, args=(naming, taken), name="import", daemon=True)
     importer.start()
     job = _wait_for_job(connection, server_pid)
     if job is None:
         # Nothing to save, and the import thread may hold an import lock that an exit handler would wait for.
         os._exit(0)
-    name_process(f"{RUN_NAME_PREFIX}{job.result_id}")
+    with naming:
+        taken.set()
+        name_process(f"{RUN_NAME_PREFIX}{job.result_id}")
     connection.send(TOOK_THE_JOB)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     importer.join()
@@ -50,9 +54,12 @@ def serve_one_job(connection: Connection, server_pid: int) -> None:
     run_training(job)
 
 
-def _import_training() -> None:
+def _import_training(naming: threading.Lock, taken: threading.Event) -> None:
     with contextlib.suppress(Exception):  # the main thread imports it again and shows the error
         importlib.import_module("ueba_server.training")
+    with naming:
+        if not taken.is_set():  # still no run's: ready for one
+            name_process(STANDBY_NAME)
 
 
 def _wait_for_job(connection: Connection, server_pid: int) -> TrainingJob | None:
