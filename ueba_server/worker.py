@@ -26,6 +26,7 @@ RUN_NAME_PREFIX = "ueba-run-"
 # where a copy of the server's end outlived the server.
 PARENT_CHECK_SECONDS = 1.0
 TOOK_THE_JOB = "took"
+IMPORT_NICENESS = 10
 
 
 def serve_one_job(connection: Connection, server_pid: int) -> None:
@@ -55,6 +56,10 @@ def serve_one_job(connection: Connection, server_pid: int) -> None:
 
 
 def _import_training(naming: threading.Lock, taken: threading.Event) -> None:
+    # A standby is started as a run begins: its import (a CPU second or two) yields to that run and to
+    # the API. Linux sets the niceness of this thread only; elsewhere it may fail, and nothing changes.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMPORT_NICENESS)
     with contextlib.suppress(Exception):  # the main thread imports it again and shows the error
         importlib.import_module("ueba_server.training")
     with naming:
