@@ -60,6 +60,9 @@ class DatasetService:
     def is_training(self) -> bool:
         return self.supervisor.running() > 0
 
+    def keep_standby_worker(self) -> None:
+        self.supervisor.keep_standby()
+
     def shutdown(self) -> None:
         self.supervisor.shutdown()
 

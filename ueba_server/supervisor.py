@@ -1,6 +1,10 @@
 """Runs training workers (spawned processes: no state is forked from the threaded server) and watches
 them, so that a worker that dies without a word still leaves a FAILURE behind. Workers are keyed by run
 (result id): stopping one run never touches another, even of the same dataset.
+
+Once the server answers, one worker more stands by, its training code imported (worker.py): a run is
+handed to it and another is started in the background. It is no run's, so it counts in no cap, and it
+ends with the server (its shutdown, or the pipe's EOF when the server is killed).
 """
 
 from __future__ import annotations
@@ -10,15 +14,22 @@ import multiprocessing
 import os
 import threading
 import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 
 from ueba_server.config import MAX_TRAINING_CONNECTIONS, ServerConfig
 from ueba_server.dataset_store import DatasetStore, StartedRun
 from ueba_server.errors import ApiError
 from ueba_server.training_job import TrainingJob
-from ueba_server.worker import run_training_job
+from ueba_server.worker import TOOK_THE_JOB, serve_one_job
 
 logger = logging.getLogger("ueba_server")
+
+# A new worker answers once its interpreter runs (well under a second on a quiet machine, seconds on a
+# loaded one); a standby, at once. No answer in this time: the worker is taken as broken.
+TAKE_TIMEOUT_SECONDS = 60.0
 
 
 class TrainingSupervisor:
@@ -28,9 +39,23 @@ class TrainingSupervisor:
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._workers: dict[int, BaseProcess] = {}
+        # One worker started ahead of the next run, its training code imported: a run then starts
+        # without a process start and an import of scikit-learn (about 1.5 s on a quiet machine).
+        self._standby: _Worker | None = None
+        self._keep_standby = False
+        self._starting_standby = False
+        self._closed = False
+
+    def keep_standby(self) -> None:
+        """From now on keeps one worker standing by; called once the server answers, so that the
+        standby's start (mostly its import of scikit-learn) never delays the server's own."""
+        with self._lock:
+            self._keep_standby = True
+        self._refill()
 
     def launch(self, run: StartedRun, started: float) -> None:
-        """Starts the worker of a run that its start transaction left TRAINING.
+        """Hands a run that its start transaction left TRAINING to a worker: the one standing by, or a
+        new one if none is (or it does not take the job).
 
         ApiError (500) when no worker process can be started, after recording the run as a FAILURE.
         """
@@ -47,12 +72,8 @@ class TrainingSupervisor:
             connection_limit=MAX_TRAINING_CONNECTIONS,
             available_connections=run.available,
         )
-        process = self._context.Process(
-            target=run_training_job, args=(job,), name=f"ueba-training-{run.result_id}"
-        )
-        process.daemon = True
         try:
-            process.start()
+            process = self._hand_over(job)
         except Exception as error:
             # Without a worker nobody would ever end this run, and the dataset would refuse every
             # training (409) until a restart: it ends here, as a FAILURE that says why.
@@ -67,6 +88,8 @@ class TrainingSupervisor:
             raise ApiError(
                 500, "The training worker process could not be started: see the server log"
             ) from error
+        finally:
+            self._refill()
         with self._lock:
             self._workers[run.result_id] = process
         threading.Thread(
@@ -78,7 +101,44 @@ class TrainingSupervisor:
         if outcome is None or outcome[0] != "TRAINING":
             self.stop_runs([run.result_id])
 
+    def _hand_over(self, job: TrainingJob) -> BaseProcess:
+        with self._lock:
+            standby, self._standby = self._standby, None
+        if standby is not None:
+            if standby.take(job):
+                return standby.process
+            logger.warning("The standby training worker did not take run %s: starting another", job.result_id)
+            standby.end()
+        worker = _Worker.start(self._context, os.getpid())
+        if not worker.take(job):
+            worker.end()
+            raise RuntimeError(f"the new worker process ended before it took the job (exit code "
+                               f"{worker.process.exitcode})")  # fmt: skip
+        return worker.process
+
+    def _refill(self) -> None:
+        """Starts a standby worker in the background if one is wanted and none is there or coming."""
+        with self._lock:
+            if not self._keep_standby or self._closed or self._standby is not None or self._starting_standby:
+                return
+            self._starting_standby = True
+        threading.Thread(target=self._start_standby, name="standby-worker", daemon=True).start()
+
+    def _start_standby(self) -> None:
+        worker = None
+        try:
+            worker = _Worker.start(self._context, os.getpid())
+        except Exception:
+            logger.exception("The standby training worker could not be started: a run starts its own")
+        with self._lock:
+            self._starting_standby = False
+            if worker is not None and not self._closed:
+                self._standby, worker = worker, None
+        if worker is not None:  # the server shut down meanwhile
+            worker.end()
+
     def running(self) -> int:
+        """The runs that have a worker; the standby has none."""
         with self._lock:
             return len(self._workers)
 
@@ -92,7 +152,11 @@ class TrainingSupervisor:
 
     def shutdown(self) -> None:
         with self._lock:
+            self._closed = True
             workers, self._workers = list(self._workers.items()), {}
+            standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.end()
         for result_id, process in workers:
             self.store.finish_failure(
                 result_id, "INTERRUPTED", "The training was interrupted by a server shutdown: train it again"
@@ -125,6 +189,44 @@ class TrainingSupervisor:
             "Training %s of dataset %s ended: %s, %s epochs, %.1f s",
             result_id, dataset_id, status, "?" if epochs is None else epochs, time.monotonic() - started,
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Worker:
+    """A started worker process and the server's end of its pipe."""
+
+    process: BaseProcess
+    connection: Connection
+
+    @classmethod
+    def start(cls, context: SpawnContext, server_pid: int) -> _Worker:
+        ours, theirs = context.Pipe()
+        process = context.Process(target=serve_one_job, args=(theirs, server_pid), name="ueba-training")
+        process.daemon = True
+        try:
+            process.start()
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            # Only the worker holds its end: the server's end reads EOF when the worker dies, and the
+            # worker's when the server dies, even by SIGKILL.
+            theirs.close()
+        return cls(process, ours)
+
+    def take(self, job: TrainingJob) -> bool:
+        """Gives the worker its job; whether it took it (it answers before it trains)."""
+        try:
+            self.connection.send(job)
+            if not self.connection.poll(TAKE_TIMEOUT_SECONDS):
+                return False
+            return self.connection.recv() == TOOK_THE_JOB
+        except (EOFError, OSError):
+            return False
+
+    def end(self) -> None:
+        self.connection.close()
+        _end(self.process)
 
 
 def _end(process: BaseProcess) -> None:

@@ -115,8 +115,9 @@ class _Run:
     def _train(self) -> None:
         job = self.job
         window = Window.from_request(self.store.run_time_range(job.result_id))
-        connections = ConnectionStore(self.database).load(window, limit=job.connection_limit, seed=job.seed)
-        connections = connections.drop(columns="is_anomaly")
+        connections = ConnectionStore(self.database).load(
+            window, limit=job.connection_limit, seed=job.seed, labels=False
+        )
         training, validation = split(connections, job.seed)
         features = feature_pipeline()
         # fit_transform describes and encodes the training split once (fit, then transform, did it twice).

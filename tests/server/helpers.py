@@ -15,6 +15,7 @@ from ueba_server.config import FEATURE_CONFIG_NAME, MAX_TRAINING_CONNECTIONS
 from ueba_server.dataset_store import DatasetStore
 from ueba_server.launch import RunningServer
 from ueba_server.openapi import UEBA_PREFIX
+from ueba_server.worker import RUN_NAME_PREFIX, STANDBY_NAME
 
 TOKEN_PATH = "/auth/api/v1/oauth/token"
 TRAINING_TIMEOUT = 120.0
@@ -81,9 +82,9 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text.rsplit(")", 1)[1].split()  # [state, ppid, ...]: the name before may hold anything
 
 
-def training_workers(server_pid: int) -> set[int]:
-    """The server's live training worker processes (Linux /proc): its spawned multiprocessing children."""
-    workers = set()
+def _spawned_children(server_pid: int) -> dict[int, str]:
+    """pid -> process name (comm) of the server's live spawned multiprocessing children (Linux /proc)."""
+    children = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -92,11 +93,23 @@ def training_workers(server_pid: int) -> set[int]:
             continue
         try:
             command = (entry / "cmdline").read_bytes()
+            name = (entry / "comm").read_text().strip()
         except (FileNotFoundError, ProcessLookupError):
             continue
         if b"spawn_main" in command:
-            workers.add(int(entry.name))
-    return workers
+            children[int(entry.name)] = name
+    return children
+
+
+def training_workers(server_pid: int) -> set[int]:
+    """The server's live workers of runs: a worker names itself after its run before the POST answers."""
+    return {pid for pid, name in _spawned_children(server_pid).items() if name.startswith(RUN_NAME_PREFIX)}
+
+
+def standby_workers(server_pid: int) -> set[int]:
+    """The server's worker standing by for the next run, its training code imported (one at most, once the
+    server answered a request)."""
+    return {pid for pid, name in _spawned_children(server_pid).items() if name == STANDBY_NAME}
 
 
 def is_alive(pid: int) -> bool:

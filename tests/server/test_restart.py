@@ -14,7 +14,7 @@ import pytest
 from ueba_api import Dataset, TimeRange, TrainingResult, UebaClient
 from ueba_server.launch import RunningServer, start_server
 
-from .helpers import is_alive, training_workers, wait_until
+from .helpers import is_alive, standby_workers, training_workers, wait_until
 
 # Enough epochs that a run is still going when the test acts on it; the tests never wait for the end.
 SLOW_EPOCHS = 500
@@ -89,6 +89,65 @@ def test_changing_a_dataset_cancels_its_training(slow_server: RunningServer, cha
             wait_until(lambda: not training_workers(slow_server.pid), 15, "the second worker did not end")
 
 
+def the_standby(server: RunningServer) -> int:
+    """The pid of the worker standing by, once there is one (it starts after the server answered)."""
+    wait_until(lambda: len(standby_workers(server.pid)) == 1, 60, "no worker stood by")
+    (standby,) = standby_workers(server.pid)
+    return standby
+
+
+def test_a_run_starts_on_the_worker_standing_by_and_another_stands_by_next(
+    slow_server: RunningServer,
+) -> None:
+    with slow_server.client() as api:
+        standby = the_standby(slow_server)
+        dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange()))
+        api.train_dataset(dataset_id)
+        # No process started for the run: the one standing by (its scikit-learn imported) took it.
+        assert training_workers(slow_server.pid) == {standby}
+        next_standby = the_standby(slow_server)
+        assert next_standby != standby
+        wait_for_epochs(api, dataset_id, 1)
+        assert api.get_internal_status().training_status == "TRAINING"
+        api.delete_dataset(dataset_id)
+        wait_until(lambda: not is_alive(standby), 15, "the cancelled worker did not end")
+        assert standby_workers(slow_server.pid) == {next_standby}, "the standby is no run's: nothing ends it"
+        assert api.get_internal_status().training_status == "IDLE", "the standby is not a training"
+
+
+def test_stopping_a_run_ends_its_worker_only(slow_server: RunningServer) -> None:
+    with slow_server.client() as api:
+        first, second = (api.create_dataset(Dataset(time_range_settings=TimeRange())) for _ in range(2))
+        api.train_dataset(first)
+        (first_worker,) = training_workers(slow_server.pid)
+        api.train_dataset(second)
+        (second_worker,) = training_workers(slow_server.pid) - {first_worker}
+        standby = the_standby(slow_server)
+        wait_for_epochs(api, second, 1)
+        api.delete_dataset(first)
+        wait_until(lambda: not is_alive(first_worker), 15, "the cancelled worker did not end")
+        assert training_workers(slow_server.pid) == {second_worker}
+        assert standby_workers(slow_server.pid) == {standby}
+        epochs = len(api.get_dataset(second).latest_result.validation_dataset_loss)
+        wait_for_epochs(api, second, epochs + 1)  # still training
+        api.delete_dataset(second)
+        wait_until(lambda: not training_workers(slow_server.pid), 15, "the second worker did not end")
+
+
+def test_a_run_whose_standby_died_starts_a_worker_of_its_own(slow_server: RunningServer) -> None:
+    with slow_server.client() as api:
+        dead = the_standby(slow_server)
+        os.kill(dead, signal.SIGKILL)
+        wait_until(lambda: dead not in standby_workers(slow_server.pid), 15, "the standby did not die")
+        dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange()))
+        api.train_dataset(dataset_id)
+        (worker,) = training_workers(slow_server.pid)
+        assert worker != dead
+        wait_for_epochs(api, dataset_id, 1)  # not WORKER_EXITED: the dead one was never given the run
+        api.delete_dataset(dataset_id)
+        wait_until(lambda: not is_alive(worker), 15, "the cancelled worker did not end")
+
+
 def test_a_training_cut_off_by_a_kill_or_a_shutdown_is_a_failure_after_restart(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -100,14 +159,18 @@ def test_a_training_cut_off_by_a_kill_or_a_shutdown_is_a_failure_after_restart(
         cut_off = wait_for_epochs(api, dataset_id, 2)
         before = api.get_dataset(dataset_id)
         (worker,) = training_workers(server.pid)
-    # A crash of the server alone: the worker notices its parent is gone and stops by itself.
+        standby = the_standby(server)
+    # A crash of the server alone (not its process group): the worker notices its parent is gone and
+    # stops by itself, the standby at once (the pipe it waits on reads EOF).
     os.kill(server.pid, signal.SIGKILL)
-    server.kill()
     try:
+        wait_until(lambda: not is_alive(standby), 15, "the standby worker outlived the killed server")
         wait_until(lambda: not is_alive(worker), 15, "the worker outlived the killed server")
     finally:
-        if is_alive(worker):
-            os.kill(worker, signal.SIGKILL)
+        for pid in (worker, standby):
+            if is_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        server.kill()
 
     with start_slow_server(data_dir) as restarted, restarted.client() as api:
         after = api.get_dataset(dataset_id)
@@ -123,7 +186,9 @@ def test_a_training_cut_off_by_a_kill_or_a_shutdown_is_a_failure_after_restart(
         api.train_dataset(dataset_id)  # the store no longer holds a run as TRAINING
         wait_for_epochs(api, dataset_id, 1)
         (worker,) = training_workers(restarted.pid)
+        standby = the_standby(restarted)
     assert not is_alive(worker), "a graceful stop ends the training workers too"
+    assert not is_alive(standby), "and the one standing by"
 
     with start_slow_server(data_dir) as again, again.client() as api:
         statuses = [(r.status, r.error_details) for r in api.get_dataset(dataset_id).training_results]
