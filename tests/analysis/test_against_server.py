@@ -54,7 +54,7 @@ def trained_dataset(reference_server: RunningServer) -> Iterator[Dataset]:
             deadline = time.monotonic() + TRAINING_TIMEOUT_S
             while (trained := api.get_dataset(dataset_id)).latest_result.status == TrainingStatus.TRAINING:
                 assert time.monotonic() < deadline, "the training did not finish in time"
-                time.sleep(0.5)
+                time.sleep(0.1)
             yield trained
         finally:
             api.delete_dataset(dataset_id)

@@ -160,7 +160,7 @@ def train_and_wait(api: UebaClient, dataset_id: str) -> Dataset:
         if dataset.latest_result and dataset.latest_result.status != TrainingStatus.TRAINING:
             assert dataset.latest_result.status == TrainingStatus.SUCCESS, dataset.latest_result.error_details
             return dataset
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise AssertionError(f"training of {dataset_id} did not finish within {TRAINING_TIMEOUT} s")
 
 

@@ -65,7 +65,7 @@ def wait_for_training(client: UebaClient, dataset_id: str) -> TrainingResult:
         result = client.get_dataset(dataset_id).latest_result
         if result is not None and result.status != TrainingStatus.TRAINING:
             return result
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise AssertionError(f"training of {dataset_id} did not finish in {TRAINING_TIMEOUT} s")
 
 

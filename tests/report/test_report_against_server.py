@@ -15,7 +15,7 @@ from ueba_api import report
 from ueba_api.models import Dataset, Period, TimeRange, TrainingStatus
 
 DAY = timedelta(days=1)
-POLL = 0.3
+POLL = 0.1
 
 
 def train_and_wait(api, dataset_id: str) -> None:

@@ -60,7 +60,7 @@ def wait_for_training(api: UebaClient, dataset_id: str, timeout: float = TRAININ
         assert result is not None, "the dataset has no training result"
         if result.status != "TRAINING":
             return result
-        time.sleep(0.3)
+        time.sleep(0.1)
     raise AssertionError(f"training of {dataset_id} did not end within {timeout} s")
 
 
