@@ -1,10 +1,13 @@
-"""The `ueba` command line against the reference server, as a subprocess: what each command does, its JSON,
-its exit codes, bad input refused before anything is sent, and no secret in any output."""
+"""The `ueba` command line against the reference server: what each command does, its JSON, its exit codes,
+bad input refused before anything is sent, and no secret in any output. Most commands run in this process;
+the entry points, `--embedded` and the terminal run as processes (tests/cli/conftest.py says why)."""
 
 from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import shlex
 import socket
 import subprocess
@@ -14,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import PROJECT_ROOT, days_ago, secrets_of, server_environment
+from tests.cli.conftest import (
+    days_ago,
+    process_environment,
+    run_cli,
+    script_command,
+    secrets_of,
+    server_environment,
+)
 from ueba_api.gate import final_loss
 from ueba_api.limits import MAX_COMMENT_LENGTH
 from ueba_api.models import Dataset, Period, TimeRange
@@ -280,7 +290,7 @@ def running_with(data_dir) -> list[int]:
     return found
 
 
-def test_embedded_starts_the_reference_server_for_the_command_and_stops_it(cli, tmp_path):
+def test_embedded_starts_the_reference_server_for_the_command_and_stops_it(cli_process, tmp_path):
     data_dir = tmp_path / "embedded"
     env = dict.fromkeys(
         (
@@ -291,11 +301,13 @@ def test_embedded_starts_the_reference_server_for_the_command_and_stops_it(cli, 
             "PRIVX_API_OAUTH_CLIENT_SECRET",
         )
     )
-    status = cli("--embedded", str(data_dir), "--embedded-connections", "6000", "status", "--json", env=env)
+    status = cli_process(
+        "--embedded", str(data_dir), "--embedded-connections", "6000", "status", "--json", env=env
+    )
     assert status.code == 0, status.stderr
     assert status.json()["base_url"].startswith("http://127.0.0.1:")
     assert "Starting the embedded reference server" in status.stderr
-    counted = cli("--embedded", str(data_dir), "count", "--json", env=env)
+    counted = cli_process("--embedded", str(data_dir), "count", "--json", env=env)
     assert counted.json()["count"] == 6000, "the second command reuses the data dir"
     assert running_with(data_dir) == []
 
@@ -305,7 +317,6 @@ def test_train_wait_on_a_terminal_draws_a_progress_bar(reference_server, api, tm
         Dataset(time_range_settings=TimeRange(start=days_ago(60), end=days_ago(0)))
     )
     command = f"{shlex.quote(sys.executable)} -m ueba_api train {dataset_id} --wait --activate --interval 0.3"
-    base = {name: value for name, value in os.environ.items() if not name.startswith("PRIVX_API_")}
     # `script` runs the command on a pseudo-terminal, as a person at a shell would.
     completed = subprocess.run(
         ["script", "-qec", command, "/dev/null"],
@@ -313,7 +324,7 @@ def test_train_wait_on_a_terminal_draws_a_progress_bar(reference_server, api, tm
         capture_output=True,
         text=True,
         timeout=180,
-        env=base | server_environment(reference_server) | {"PYTHONPATH": str(PROJECT_ROOT)},
+        env=process_environment(server_environment(reference_server)),
     )
     assert completed.returncode == 0, completed.stdout
     assert "\x1b[" in completed.stdout and "━" in completed.stdout  # drawn in place, with a bar
@@ -354,3 +365,47 @@ def test_create_and_update_from_a_json_file_in_the_apis_shape(cli, api, tmp_path
     assert reversed_range.code == 2 and "--from-file" in one_line_error(reversed_range)
     path.write_text("{not json")
     assert cli("datasets", "create", "--from-file", str(path)).code == 2
+
+
+def test_the_command_as_a_user_runs_it(cli_process, api):
+    """`python -m ueba_api` and the `ueba` script as processes: a normal command's JSON, and a usage error's
+    exit code and one line as the shell gets them."""
+    listed = cli_process("datasets", "list", "--json")
+    assert listed.code == 0, listed.stderr
+    listed_ids = [item["id"] for item in listed.json()["datasets"]]
+    assert listed_ids == [item.id for item in api.list_datasets().items]
+    refused = cli_process("count", "--start", "2026-13-01", command=script_command())
+    assert refused.code == 2 and refused.stdout == ""
+    assert "--start" in one_line_error(refused)
+
+
+def read_all(descriptor: int) -> str:
+    chunks = []
+    while select.select([descriptor], [], [], 0.2)[0]:
+        chunk = os.read(descriptor, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def test_each_run_prints_for_the_stream_it_has(reference_server, tmp_path, monkeypatch):
+    """Two runs in one process (a notebook's, or these tests'): on a terminal the names in `status` are
+    dim, into a pipe there is no escape code, whatever stdout was when the CLI was imported."""
+    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    environment, secrets = server_environment(reference_server), secrets_of(reference_server)
+    leader, follower = pty.openpty()
+    try:
+        with open(follower, "w", encoding="utf-8", closefd=False) as terminal:
+            shown = run_cli(["status"], environment, secrets=secrets, cwd=tmp_path, terminal=terminal)
+        drawn = read_all(leader)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert shown.code == 0, shown.stderr
+    assert "\x1b[2mVersion" in drawn and reference_server.base_url in drawn
+    assert not any(secret in drawn for secret in secrets)
+    piped = run_cli(["status"], environment, secrets=secrets, cwd=tmp_path)
+    assert piped.code == 0 and "Version" in piped.stdout and "\x1b[" not in piped.stdout

@@ -225,6 +225,7 @@ def analyze_stop(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the command line and exits with its code (see HELP); errors are one line on stderr."""
+    output.open_consoles()
     try:
         result = app(args=argv, prog_name="ueba", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK

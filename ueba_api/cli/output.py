@@ -22,8 +22,21 @@ MISSING = "—"
 
 # Into a file or a CI log Rich would wrap tables at 80 columns; there nothing limits the width.
 LOG_WIDTH = 200
-stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else LOG_WIDTH)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stdout: Console
+stderr: Console
+
+
+def open_consoles() -> None:
+    """Consoles for one run of the command line, made as it starts (`main` calls this): a console judges
+    at its making whether its stream is a terminal (colours, width) and reads NO_COLOR, FORCE_COLOR and
+    COLUMNS. Made once at import, a second run in the same process (a notebook, a test) would keep the
+    first one's verdict: escape codes into a redirected file, or none on a terminal."""
+    global stdout, stderr
+    stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else LOG_WIDTH)
+    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+open_consoles()  # for the commands run without `main`, as Typer's own test runner does
 
 
 def emit(json_output: bool, payload: Mapping[str, Any], human: Callable[[], None]) -> None:

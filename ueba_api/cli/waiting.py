@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ueba_api.cli.output import stderr
+from ueba_api.cli import output
 from ueba_api.cli.problems import Problem, TimedOut
 from ueba_api.client import UebaClient
 from ueba_api.frames import Run, training_runs
@@ -46,6 +46,7 @@ def wait_for_run(
     vanished (the dataset was changed or deleted meanwhile).
     """
     deadline = None if timeout is None else clock() + timeout
+    stderr = output.stderr
     live = stderr.is_terminal
     # Without a total the bar pulses: the API does not say how many epochs a training takes.
     with Progress(
