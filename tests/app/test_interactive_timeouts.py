@@ -54,6 +54,9 @@ class ClosingServer:
                 connection.close()
 
     def close(self) -> None:
+        """Stops accepting and closes every held connection; a second call does nothing."""
+        if self._socket.fileno() == -1:
+            return
         self._socket.shutdown(socket.SHUT_RDWR)  # wakes the accept() waiting in the thread
         self._socket.close()
         self._thread.join(5)

@@ -212,7 +212,12 @@ def hung_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     try:
         secrets = f'[privx]\nbase_url = "{hung.url}"\ntoken = "not-a-real-token"\n'
         with running_app(tmp_path_factory.mktemp("hung-app"), secrets) as app:
-            yield app
+            try:
+                yield app
+            finally:
+                # Before the app stops: a call still waiting on the hung server (one a user stopped waiting
+                # for goes on in the background) ends at once, and Streamlit need not wait for it to exit.
+                hung.close()
     finally:
         hung.close()
 
