@@ -15,7 +15,6 @@ import email.utils
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -38,6 +37,7 @@ from pydantic import (
 )
 
 from ueba_api.auth import TOKEN_PATH, BearerTokenAuth, PasswordGrantAuth
+from ueba_api.deadline import Deadline, DeadlineTransport
 from ueba_api.errors import (
     ApiConnectionError,
     ApiResponseValidationError,
@@ -236,7 +236,8 @@ class UebaClient:
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             timeout=settings.http_timeout(),
             verify=settings.tls_verify(),
-            transport=transport,
+            # Without one given (tests give MockTransport), httpx's own, held to each call's deadline.
+            transport=transport or DeadlineTransport(verify=settings.tls_verify()),
         )
 
     def with_options(self, **options: Any) -> Self:
@@ -419,7 +420,7 @@ class UebaClient:
         if retry_safe is None:
             retry_safe = method in IDEMPOTENT_METHODS
         options = self._options
-        deadline = _Deadline(options.call_deadline())
+        deadline = Deadline(options.call_deadline())
         request = self._http.build_request(
             method, API_PREFIX + path, params=params, json=json, headers=headers,
             timeout=options.http_timeout(),
@@ -480,37 +481,20 @@ class UebaClient:
             self._sleep(delay)
             attempt += 1
 
-    def _attempt(self, request: httpx.Request, deadline: _Deadline) -> httpx.Response:
+    def _attempt(self, request: httpx.Request, deadline: Deadline) -> httpx.Response:
         """One exchange (the login included, if one is due), its answer read in full, ended when the
-        deadline passes.
-
-        httpx's timeouts bound each read, not their sum: a server trickling bytes would never trip them.
-        So the exchange runs in a worker thread that the caller waits for only until the deadline; each
-        phase's timeout is also capped at the time left, and the worker stops reading an abandoned answer
-        at its next chunk.
-        """
+        deadline passes: each phase's timeout is capped at the time left, and the default transport holds
+        every read and write to the deadline (`ueba_api.deadline`), so a trickled answer ends there too."""
         left = deadline.left()
-        if left is None:
-            return _send_and_read(self._http, request, threading.Event())
-        request.extensions["timeout"] = _capped(request.extensions["timeout"], left)
-        outcome: dict[str, Any] = {}
-        finished, abandoned = threading.Event(), threading.Event()
-
-        def exchange() -> None:
-            try:
-                outcome["response"] = _send_and_read(self._http, request, abandoned)
-            except BaseException as error:  # handed to the caller's thread, which raises it
-                outcome["error"] = error
-            finally:
-                finished.set()
-
-        threading.Thread(target=exchange, name="ueba-api-call", daemon=True).start()
-        if not finished.wait(left):
-            abandoned.set()
-            raise _DeadlineExceeded
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["response"]
+        if left is not None:
+            request.extensions["timeout"] = _capped(request.extensions["timeout"], left)
+        try:
+            with deadline.applied():
+                return _send_and_read(self._http, request, deadline)
+        except httpx.TimeoutException:
+            if deadline.passed():
+                raise _DeadlineExceeded from None
+            raise
 
     @staticmethod
     def _parse(response: httpx.Response, model: type[ModelT], *, note: str = "") -> ModelT:
@@ -518,21 +502,6 @@ class UebaClient:
             return model.model_validate_json(response.content)
         except ValidationError as error:
             raise ApiResponseValidationError.from_response(response, error, note=note) from error
-
-
-class _Deadline:
-    """The moment a call must end by (`time.monotonic`), or none."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self._end = None if seconds is None else time.monotonic() + seconds
-
-    def left(self) -> float | None:
-        return None if self._end is None else max(0.0, self._end - time.monotonic())
-
-    def allows(self, pause: float) -> bool:
-        """Whether a pause of `pause` seconds still leaves time for another attempt."""
-        left = self.left()
-        return left is None or pause < left
 
 
 class _DeadlineExceeded(Exception):
@@ -544,17 +513,17 @@ def _capped(timeouts: dict[str, float | None], seconds: float) -> dict[str, floa
     return {phase: seconds if limit is None else min(limit, seconds) for phase, limit in timeouts.items()}
 
 
-def _send_and_read(http: httpx.Client, request: httpx.Request, abandoned: threading.Event) -> httpx.Response:
+def _send_and_read(http: httpx.Client, request: httpx.Request, deadline: Deadline) -> httpx.Response:
     """Sends `request` and reads its whole answer, giving up (and freeing the connection) at the first
-    chunk after `abandoned` is set."""
+    chunk after the deadline (any transport: an injected one is not held to it inside a read)."""
     response = http.send(request, stream=True)
     if response.is_stream_consumed:  # an auth flow that reads answers (the password grant) read it
         return response
     try:
         raw = []
         for chunk in response.iter_raw():
-            if abandoned.is_set():
-                break
+            if deadline.passed():
+                raise _DeadlineExceeded
             raw.append(chunk)
     finally:
         response.close()
