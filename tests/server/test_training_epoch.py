@@ -17,9 +17,31 @@ def encoded() -> np.ndarray:
     return feature_pipeline().fit_transform(connections.drop(columns="is_anomaly"))
 
 
-def test_the_feature_matrix_is_float32(encoded: np.ndarray) -> None:
+def test_the_feature_matrix_is_dense_float32(encoded: np.ndarray) -> None:
+    assert isinstance(encoded, np.ndarray)
     assert encoded.dtype == np.float32
+    assert encoded.flags.c_contiguous
     assert np.isfinite(encoded).all()
+
+
+def test_one_connection_of_each_kind_still_encodes_dense() -> None:
+    """With one value in every category and no zero cell, the columns are stacked dense, not sparse."""
+    connection = pd.DataFrame(
+        {
+            "start_us": [3 * 3_600_000_000],  # 03:00: no time feature is exactly zero
+            "duration_seconds": [5.0],  # and another below: standardised, neither is zero
+            "user": ["alice"],
+            "source_address": ["10.0.0.1"],
+            "target_host": ["db"],
+            "target_account": ["root"],
+            "protocol": ["SSH"],
+        }
+    )
+    features = feature_pipeline()
+    encoded = features.fit_transform(pd.concat([connection, connection.assign(duration_seconds=50.0)]))
+    assert not features.named_steps["encode"].sparse_output_
+    assert isinstance(encoded, np.ndarray)
+    assert encoded.shape == (2, 10)
 
 
 def test_the_training_loss_from_the_fit_is_the_mean_squared_reconstruction_error(encoded: np.ndarray) -> None:
