@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,9 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.state.server = state
         if config.demo:
             create_demo_dataset(state.service, state.counter)
+        # A training worker stands by for the next run (supervisor.py). Asked for from the loop, once this
+        # start-up is over: its start (mostly an import of scikit-learn) never delays the server's own.
+        asyncio.get_running_loop().call_soon(state.service.keep_standby_worker)
         try:
             yield
         finally:
@@ -37,6 +41,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         description="Serves the UEBA API contract (datasets, training, anomaly settings) with real trainings "
         "on generated or imported connection history.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc pages load their scripts from a CDN: PrivX sites are often air-gapped, and no
+        # page of ours fetches from the internet. /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
+        # No OpenTelemetry is set up in this process; FastAPI would check for it on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     install_auth(app)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MIN_TRAINING_CONNECTIONS
 from ueba_api.models import TrainingStatus, format_utc
@@ -473,7 +474,7 @@ class DatasetStore:
         missing: dict[int, tuple[int, int]] = {}
         for row in rows:
             if row["has_losses"] and bin_count == DEFAULT_HISTOGRAM_BINS and row["default_histogram"]:
-                histograms[row["id"]] = json.loads(row["default_histogram"])
+                histograms[row["id"]] = orjson.loads(row["default_histogram"])
             elif row["has_losses"]:
                 key = (row["id"], bin_count)
                 cached = self.histograms.get(key)
@@ -548,7 +549,7 @@ def _dataset(row: sqlite3.Row, results: list[dict[str, Any]]) -> dict[str, Any]:
         "last_training": row["last_training"],
         "is_active": bool(row["is_active"]),
         "use_for_inference_once_trained": bool(row["use_for_inference_once_trained"]),
-        "time_range_settings": json.loads(row["time_range"]),
+        "time_range_settings": orjson.loads(row["time_range"]),
         "training_results": results,
         "comment": row["comment"],
         "created": row["created"],
@@ -575,8 +576,8 @@ def _result(row: sqlite3.Row, histogram: HistogramWire | None) -> dict[str, Any]
         "quantile_99": row["quantile_99"],
         "quantile_999": row["quantile_999"],
         "training_log": row["training_log"],
-        "training_dataset_loss": json.loads(row["training_dataset_loss"]),
-        "validation_dataset_loss": json.loads(row["validation_dataset_loss"]),
+        "training_dataset_loss": orjson.loads(row["training_dataset_loss"]),
+        "validation_dataset_loss": orjson.loads(row["validation_dataset_loss"]),
         "validation_dataset_histogram": histogram,
         "dataset_id": row["dataset_id"],
     }

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
 from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MAX_HISTOGRAM_BINS
 from ueba_api.models import Dataset, DatasetList
-from ueba_server.auth import ManageCaller, ViewCaller
+from ueba_server.auth import Manager, Viewer
 from ueba_server.connections import Window
 from ueba_server.openapi import (
     CONDITIONAL_RESPONSES,
@@ -20,7 +20,6 @@ from ueba_server.openapi import (
 )
 from ueba_server.preconditions import Precondition, etag, last_modified
 from ueba_server.schemas import ConnectionCount, CreatedId, DatasetRequest, TimeRangeRequest
-from ueba_server.state import State
 from ueba_server.wire import json_response
 
 router = APIRouter(prefix=UEBA_PREFIX, tags=["datasets"], responses=ERROR_RESPONSES)
@@ -51,17 +50,17 @@ Conditional = Annotated[Precondition, Depends(_precondition)]
 # declared for the OpenAPI description.
 @router.get("/datasets", response_model=DatasetList, summary="List datasets with their training history")
 def list_datasets(
-    _: ViewCaller, state: State, logs: Logs = False, bin_count: BinCount = DEFAULT_HISTOGRAM_BINS
+    viewer: Viewer, logs: Logs = False, bin_count: BinCount = DEFAULT_HISTOGRAM_BINS
 ) -> Response:
-    items = state.datasets.list(logs=logs, bin_count=bin_count)
+    items = viewer.state.datasets.list(logs=logs, bin_count=bin_count)
     return json_response({"count": len(items), "items": items})
 
 
 @router.post(
     "/datasets", status_code=201, response_model=CreatedId, summary="Create a dataset (does not train)"
 )
-def create_dataset(caller: ManageCaller, state: State, dataset: DatasetRequest) -> CreatedId:
-    return CreatedId(id=state.datasets.create(dataset, caller.name))
+def create_dataset(manager: Manager, dataset: DatasetRequest) -> CreatedId:
+    return CreatedId(id=manager.state.datasets.create(dataset, manager.caller.name))
 
 
 # Reads of one dataset or setting are async: a small read transaction on the loop thread's own
@@ -73,13 +72,12 @@ def create_dataset(caller: ManageCaller, state: State, dataset: DatasetRequest) 
     summary="Get a dataset (ETag and Last-Modified of its definition: see If-Match on PUT and DELETE)",
 )
 async def get_dataset(
-    _: ViewCaller,
-    state: State,
+    viewer: Viewer,
     dataset_id: DatasetId,
     logs: Logs = False,
     bin_count: BinCount = DEFAULT_HISTOGRAM_BINS,
 ) -> Response:
-    dataset = state.datasets.get(str(dataset_id), logs=logs, bin_count=bin_count)
+    dataset = viewer.state.datasets.get(str(dataset_id), logs=logs, bin_count=bin_count)
     updated = dataset["updated"]
     return json_response(dataset, headers={"ETag": etag(updated), "Last-Modified": last_modified(updated)})
 
@@ -91,13 +89,12 @@ async def get_dataset(
     summary="Update a dataset: empties its training history and deletes its weights",
 )
 def update_dataset(
-    caller: ManageCaller,
-    state: State,
+    manager: Manager,
     dataset_id: DatasetId,
     dataset: DatasetRequest,
     precondition: Conditional,
 ) -> Response:
-    state.service.update(str(dataset_id), dataset, caller.name, precondition)
+    manager.state.service.update(str(dataset_id), dataset, manager.caller.name, precondition)
     return Response(status_code=200)
 
 
@@ -108,9 +105,9 @@ def update_dataset(
     summary="Delete a dataset",
 )
 def delete_dataset(
-    _: ManageCaller, state: State, dataset_id: DatasetId, precondition: Conditional
+    manager: Manager, dataset_id: DatasetId, precondition: Conditional
 ) -> Response:
-    state.service.delete(str(dataset_id), precondition)
+    manager.state.service.delete(str(dataset_id), precondition)
     return Response(status_code=200)
 
 
@@ -121,14 +118,13 @@ def delete_dataset(
     summary="Train (or retrain) a dataset in the background",
 )
 def train_dataset(
-    _: ManageCaller,
-    state: State,
+    manager: Manager,
     dataset_id: DatasetId,
     set_active_after_training: Annotated[
         bool, Query(description="Make the dataset the active one once the training succeeds")
     ] = False,
 ) -> ConnectionCount:
-    return ConnectionCount(count=state.service.train(str(dataset_id), set_active_after_training))
+    return ConnectionCount(count=manager.state.service.train(str(dataset_id), set_active_after_training))
 
 
 @router.post(
@@ -137,6 +133,6 @@ def train_dataset(
     summary="Count the connections of a time range; an empty body or {} counts all",
 )
 def query_connection_count(
-    _: ViewCaller, state: State, time_range: Annotated[TimeRangeRequest | None, Body()] = None
+    viewer: Viewer, time_range: Annotated[TimeRangeRequest | None, Body()] = None
 ) -> ConnectionCount:
-    return ConnectionCount(count=state.counter.count(Window.from_request(time_range)))
+    return ConnectionCount(count=viewer.state.counter.count(Window.from_request(time_range)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ueba_api.models import InternalStatus, ServiceStatus, format_utc
-from ueba_server.auth import ViewCaller
+from ueba_server.auth import Viewer
 from ueba_server.config import FEATURE_CONFIG_NAME
 from ueba_server.connections import Window
 from ueba_server.openapi import ERROR_RESPONSES, UEBA_PREFIX
@@ -39,11 +39,11 @@ def get_status(state: State) -> dict:
 
 
 @router.get("/status/internal", response_model=InternalStatus, summary="Training and inference state")
-async def get_internal_status(_: ViewCaller, state: State) -> dict:
-    active = state.datasets.active_dataset_id()
+async def get_internal_status(viewer: Viewer) -> dict:
+    active = viewer.state.datasets.active_dataset_id()
     return {
-        "training_status": "TRAINING" if state.service.is_training() else "IDLE",
+        "training_status": "TRAINING" if viewer.state.service.is_training() else "IDLE",
         "inference_status": "RUNNING" if active else "STOPPED",
         "dataset_id": active,
-        "instances": state.datasets.latest_results(),
+        "instances": viewer.state.datasets.latest_results(),
     }

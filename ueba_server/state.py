@@ -52,7 +52,6 @@ class ServerState:
     login_throttle: LoginThrottle
     setup_sessions: SetupSessions
     started: datetime
-    answered: bool = False
 
     @classmethod
     def open(cls, config: ServerConfig) -> ServerState:
@@ -96,13 +95,7 @@ class ServerState:
 
 async def _server_state(request: Request) -> ServerState:
     # async: a dependency that only reads an attribute costs no thread-pool hop.
-    state: ServerState = request.app.state.server
-    if not state.answered:
-        # The first request the server answers: from now on a training worker may start ahead of the
-        # next run without delaying the server's start-up.
-        state.answered = True
-        state.service.keep_standby_worker()
-    return state
+    return request.app.state.server
 
 
 State = Annotated[ServerState, Depends(_server_state)]

@@ -2,7 +2,7 @@
 them, so that a worker that dies without a word still leaves a FAILURE behind. Workers are keyed by run
 (result id): stopping one run never touches another, even of the same dataset.
 
-Once the server answers, one worker more stands by, its training code imported (worker.py): a run is
+Once the server has started, one worker more stands by, its training code imported (worker.py): a run is
 handed to it and another is started in the background. It is no run's, so it counts in no cap, and it
 ends with the server (its shutdown, or the pipe's EOF when the server is killed).
 """
@@ -47,8 +47,8 @@ class TrainingSupervisor:
         self._closed = False
 
     def keep_standby(self) -> None:
-        """From now on keeps one worker standing by; called once the server answers, so that the
-        standby's start (mostly its import of scikit-learn) never delays the server's own."""
+        """From now on keeps one worker standing by; called once the server's start-up is over, so
+        that the standby's start (mostly its import of scikit-learn) never delays the server's own."""
         with self._lock:
             self._keep_standby = True
         self._refill()

@@ -108,7 +108,7 @@ def training_workers(server_pid: int) -> set[int]:
 
 def standby_workers(server_pid: int) -> set[int]:
     """The server's worker standing by for the next run, its training code imported (one at most, once the
-    server answered a request)."""
+    server has started)."""
     return {pid for pid, name in _spawned_children(server_pid).items() if name == STANDBY_NAME}
 
 

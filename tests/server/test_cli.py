@@ -30,7 +30,7 @@ from ueba_server.launch import PROJECT_ROOT, RunningServer, default_startup_time
 from ueba_server.openapi import UEBA_PREFIX
 from ueba_server.state import ServerState
 
-from .helpers import bearer_token, data_span, is_alive, wait_until
+from .helpers import bearer_token, data_span, is_alive, standby_workers, wait_until
 
 CREDENTIAL_VARIABLES = [name for name in os.environ if name.startswith("PRIVX_API_")]
 
@@ -142,12 +142,16 @@ def test_a_worker_that_cannot_start_leaves_a_failure_not_a_training_that_blocks_
     tmp_path: Path,
 ) -> None:
     # A server whose working directory is removed under it can no longer spawn a worker process
-    # (multiprocessing hands the child os.getcwd()): a real way for the worker start to fail.
+    # (multiprocessing hands the child os.getcwd()): a real way for the worker start to fail. The worker
+    # it started to stand by before that is killed, so that no run has a worker.
     workdir, data_dir = tmp_path / "workdir", tmp_path / "data"
     workdir.mkdir()
     process, base_url = run_server(data_dir, "--connections", "6000", cwd=workdir)
     try:
+        wait_until(lambda: len(standby_workers(process.pid)) == 1, 60, "no worker stood by")
         workdir.rmdir()
+        (standby,) = standby_workers(process.pid)
+        os.kill(standby, signal.SIGKILL)
         with demo_client(base_url) as api:
             dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange()))
             errors = []

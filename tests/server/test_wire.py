@@ -134,3 +134,21 @@ def test_openapi_describes_the_contract(reference_server: RunningServer) -> None
         parameters["bin_count"]["schema"]["maximum"] == 1000
         and parameters["bin_count"]["schema"]["default"] == 50
     )
+    # Every UEBA operation but the public status names the bearer scheme, so a client generated from the
+    # document (and the fuzzer) sends the token.
+    assert document["components"]["securitySchemes"] == {
+        "HTTPBasic": {"type": "http", "scheme": "basic"},  # the OAuth client's, on the token endpoint
+        "HTTPBearer": {"type": "http", "scheme": "bearer"},
+    }
+    for path, methods in expected.items():
+        for method in methods:
+            security = paths[f"{UEBA_PREFIX}{path}"][method].get("security")
+            assert security == (None if path == "/status" else [{"HTTPBearer": []}]), (method, path)
+
+
+def test_no_page_that_loads_from_a_cdn_is_served(reference_server: RunningServer) -> None:
+    """FastAPI's Swagger UI and ReDoc pages fetch their scripts from the internet, which an air-gapped
+    site cannot reach: the server serves neither, only the document."""
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert httpx.get(f"{reference_server.base_url}{path}").status_code == 404, path
+    assert httpx.get(f"{reference_server.base_url}/openapi.json").status_code == 200
