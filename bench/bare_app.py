@@ -2,8 +2,9 @@
 
     UEBA_BENCH_BODY=/path/to/body.json python -m uvicorn bench.bare_app:app --port 8000
 
-The body is a file (what our server answered), read once at start; uvicorn runs with the same defaults
-as the reference server's (`ueba_server.cli`), so the difference is what our server does per request.
+The body is a file (what our server answered), read once at start; `server_vs_bare` runs uvicorn as the
+reference server runs it (`ueba_server.cli`: log level info, so an access-log line a request), so the
+difference is what our server does per request.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench.delay_proxy import DelayProxy
-from bench.harness import Verdict, api_http, bearer_token, detail, take_turns, verify_for
+from bench.harness import Verdict, api_http, bearer_token, detail, take_turns, verify_for, wait_for_standby
 from bench.history import write_history
 from bench.server_vs_bare import bare_app
 from ueba_api.client import UebaClient
@@ -70,6 +70,7 @@ def run(quick: bool) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="ueba-bench-") as data_dir:
         write_history(Path(data_dir), datasets=1, runs=1, epochs=15, losses=12_000)
         with start_server(data_dir, tls=True, connections=20_000) as server:
+            wait_for_standby(server)
             with server.client() as api:
                 (dataset,) = api.list_datasets().items
             port = int(server.base_url.rsplit(":", 1)[1])

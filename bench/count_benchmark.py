@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench import benchmark_parser
-from bench.harness import Verdict, detail, peak_rss_bytes, percentile, take_turns
+from bench.harness import Verdict, detail, peak_rss_bytes, percentile, take_turns, wait_for_standby
 from bench.stores import build_store, counting_store
 from ueba_api.models import Period, TimeRange
 from ueba_server.config import ServerConfig
@@ -125,6 +125,7 @@ def measure(
     sql_way, by_sql = median_seconds(partial(sql_count, store), windows)
     verdict = None
     with start_server(data_dir) as server, server.client() as api:
+        wait_for_standby(server)
         http_way, by_http = median_seconds(
             lambda window: api.count_connections(as_time_range(window)), windows
         )

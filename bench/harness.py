@@ -20,6 +20,7 @@ import httpx
 from ueba_api.auth import TOKEN_PATH
 from ueba_server.launch import RunningServer
 from ueba_server.openapi import UEBA_PREFIX
+from ueba_server.worker import STANDBY_NAME
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,25 @@ def take_turns(rounds: int, contenders: dict[str, Callable[[], object]]) -> dict
             durations[label].append(time.perf_counter() - started)
         order.reverse()
     return durations
+
+
+def wait_for_standby(server: RunningServer, timeout: float = 120.0) -> float:
+    """Seconds until the server has a worker standing by with the training code imported (named
+    `ueba-standby`, docs/server.md). A server is timed once that worker's start (a CPU second or two of
+    importing scikit-learn, in the background) is over: in its steady state, as a user's server that has
+    been up for a moment."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        tasks = Path(f"/proc/{server.pid}/task")
+        children = [child for task in tasks.iterdir() for child in (task / "children").read_text().split()]
+        for child in children:
+            try:
+                if Path(f"/proc/{child}/comm").read_text().strip() == STANDBY_NAME:
+                    return time.perf_counter() - started
+            except FileNotFoundError:
+                continue
+        time.sleep(0.1)
+    raise RuntimeError(f"no worker stood by within {timeout} s")
 
 
 def median(values: list[float]) -> float:

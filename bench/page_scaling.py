@@ -19,7 +19,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from bench.harness import Verdict, detail, median, take_turns
+from bench.harness import Verdict, detail, median, take_turns, wait_for_standby
 from bench.history import write_history
 from ueba_server.launch import PROJECT_ROOT, RunningServer, start_server
 
@@ -85,6 +85,8 @@ def run(quick: bool) -> Verdict:
                 f"{label}: {datasets:,} datasets x {runs} runs x {epochs} epochs written in {seconds:.1f} s"
             )
             servers[label] = stack.enter_context(start_server(data_dir, connections=20_000))
+        for server in servers.values():
+            wait_for_standby(server)
         stack.enter_context(navigation_runs())
         for name, page in PAGES.items():
             apps, first = {}, {}

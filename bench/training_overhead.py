@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.harness import Verdict, detail
+from bench.harness import Verdict, detail, wait_for_standby
 from ueba_api.client import UebaClient
 from ueba_api.models import Dataset, TimeRange, TrainingResult
 from ueba_server.config import MAX_TRAINING_CONNECTIONS, ServerConfig
@@ -31,7 +31,6 @@ from ueba_server.database import Database
 from ueba_server.features import feature_pipeline
 from ueba_server.launch import start_server
 from ueba_server.training import new_autoencoder, split
-from ueba_server.worker import STANDBY_NAME
 
 MAX_RATIO = 1.3
 ROUNDS, QUICK_ROUNDS = 3, 1
@@ -82,23 +81,6 @@ def worker_start_seconds() -> float:
     return time.perf_counter() - started
 
 
-def wait_for_standby(server_pid: int, timeout: float = 120.0) -> float:
-    """Seconds until the server has a worker standing by with the training code imported (named
-    `ueba-standby`, docs/server.md): the trainings are timed on a server up for a moment, as a user's."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        tasks = Path(f"/proc/{server_pid}/task")
-        children = [child for task in tasks.iterdir() for child in (task / "children").read_text().split()]
-        for child in children:
-            try:
-                if Path(f"/proc/{child}/comm").read_text().strip() == STANDBY_NAME:
-                    return time.perf_counter() - started
-            except FileNotFoundError:
-                continue
-        time.sleep(0.1)
-    raise RuntimeError(f"no worker stood by within {timeout} s")
-
-
 def phases(log: str) -> str:
     """The worker's clock at its first line (data loaded, features built) and at the end."""
     marks = LOG_SECONDS.findall(log)
@@ -117,7 +99,7 @@ def run(quick: bool) -> Verdict:
         server.client() as api,
     ):
         dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange(), comment="overhead"))
-        detail(f"a worker stood by {wait_for_standby(server.pid):.1f} s after the dataset was made")
+        detail(f"a worker stood by {wait_for_standby(server):.1f} s after the dataset was made")
         for _ in range(rounds):
             through_api, result = train_through_api(api, dataset_id)
             seed = int(result.training_log.split("seed: ")[1].split()[0])
