@@ -161,9 +161,7 @@ class ConnectionStore:
             # range over the limit pays for reading every candidate's id and time (a third of a whole
             # load) to draw the sample.
             if limit is not None and self._count(connection, where, parameters) > limit:
-                candidates = pd.read_sql_query(
-                    f"SELECT id, start_us FROM connections {where}", connection, params=parameters
-                )
+                candidates = _frame(connection, f"SELECT id, start_us FROM connections {where}", parameters)
                 ids = candidates["id"].to_numpy()[~window.excludes(candidates["start_us"].to_numpy())]
                 if len(ids) > limit:
                     chosen = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
@@ -175,15 +173,24 @@ class ConnectionStore:
                         "INSERT INTO chosen (id) VALUES (?)", ((int(id_),) for id_ in chosen)
                     )
                     query = f"SELECT {columns} FROM connections JOIN chosen USING (id) ORDER BY start_us"
-                    return _typed(pd.read_sql_query(query, connection))
+                    return _typed(_frame(connection, query, []))
             query = f"SELECT {columns} FROM connections {where} ORDER BY start_us"
-            frame = pd.read_sql_query(query, connection, params=parameters)
+            frame = _frame(connection, query, parameters)
         frame = frame[~window.excludes(frame["start_us"].to_numpy())]
         return _typed(frame.reset_index(drop=True))
 
     @staticmethod
     def _count(connection: sqlite3.Connection, where: str, parameters: list[int]) -> int:
         return connection.execute(f"SELECT COUNT(*) FROM connections {where}", parameters).fetchone()[0]
+
+
+def _frame(connection: sqlite3.Connection, query: str, parameters: list[int]) -> pd.DataFrame:
+    """The query's rows as a frame, its columns named as selected. The rows are read as plain tuples:
+    the store's `sqlite3.Row` objects made loading 150,000 connections take 0.6 s instead of 0.4 s."""
+    cursor = connection.cursor()
+    cursor.row_factory = None
+    cursor.execute(query, parameters)
+    return pd.DataFrame.from_records(cursor.fetchall(), columns=[column[0] for column in cursor.description])
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -30,12 +30,14 @@ from ueba_server.connections import ConnectionStore, Window
 from ueba_server.database import Database
 from ueba_server.dataset_store import DatasetStore
 from ueba_server.features import feature_pipeline
+from ueba_server.generator import GeneratorSettings, generate_connections
 from ueba_server.training_job import TrainingJob
 
 VALIDATION_SHARE = 0.2
 HIDDEN_LAYERS = (64, 16, 64)
 BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
+WARM_UP_CONNECTIONS = 500
 
 
 @dataclass
@@ -82,6 +84,21 @@ def fitted_training_loss(autoencoder: MLPRegressor, samples: int) -> float:
     squared_weights = sum(float(np.dot(layer.ravel(), layer.ravel())) for layer in autoencoder.coefs_)
     penalty = 0.5 * autoencoder.alpha * squared_weights * batches / samples
     return 2.0 * (autoencoder.loss_ - penalty)
+
+
+def warm_up() -> None:
+    """Runs each step of a training once on a few generated connections: what pandas, SciPy and
+    scikit-learn import or set up at their first call (about half a second) is then done before a run
+    comes. A standby worker calls it while it waits."""
+    connections = pd.concat(generate_connections(GeneratorSettings(connections=WARM_UP_CONNECTIONS)))
+    training, validation = split(connections.drop(columns="is_anomaly"), seed=0)
+    features = feature_pipeline()
+    x_training, x_validation = features.fit_transform(training), features.transform(validation)
+    with threadpool_limits(limits=1):
+        autoencoder = new_autoencoder(seed=0)
+        autoencoder.partial_fit(x_training, x_training)
+        fitted_training_loss(autoencoder, len(x_training))
+        reconstruction_losses(autoencoder, x_validation)
 
 
 def run_training(job: TrainingJob) -> None:

@@ -2,8 +2,9 @@
 point, never scikit-learn itself, which keeps the server's start-up quick.
 
 A worker is started before it has a job (the supervisor keeps one standing by): it imports the training
-code in a thread while its main thread waits for the one job it will ever run on its end of a pipe. Its
-process name says where it is: `ueba-standby` once the import is done and no job came, `ueba-run-<result
+code and warms it up (`training.warm_up`) in a thread while its main thread waits for the one job it will
+ever run on its end of a pipe. Its process name says where it is: `ueba-standby` once that is done and no
+job came, `ueba-run-<result
 id>` as soon as the job comes (imported or not). It then says so on the pipe (the supervisor hands a run
 over only to a worker that answered) and trains. A worker whose server is gone (the pipe at EOF, or
 another parent) exits at once, without a job and without running anything at exit.
@@ -36,7 +37,7 @@ def serve_one_job(connection: Connection, server_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     naming = threading.Lock()
     taken = threading.Event()
-    importer = threading.Thread(target=_import_training, args=(naming, taken), name="import", daemon=True)
+    importer = threading.Thread(target=_prepare_training, args=(naming, taken), name="import", daemon=True)
     importer.start()
     job = _wait_for_job(connection, server_pid)
     if job is None:
@@ -55,13 +56,13 @@ def serve_one_job(connection: Connection, server_pid: int) -> None:
     run_training(job)
 
 
-def _import_training(naming: threading.Lock, taken: threading.Event) -> None:
-    # A standby is started as a run begins: its import (a CPU second or two) yields to that run and to
-    # the API. Linux sets the niceness of this thread only; elsewhere it may fail, and nothing changes.
+def _prepare_training(naming: threading.Lock, taken: threading.Event) -> None:
+    # A standby is started as a run begins: its import and warm-up (a CPU second or two) yield to that run
+    # and to the API. Linux sets the niceness of this thread only; elsewhere it may fail, and nothing changes.
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMPORT_NICENESS)
     with contextlib.suppress(Exception):  # the main thread imports it again and shows the error
-        importlib.import_module("ueba_server.training")
+        importlib.import_module("ueba_server.training").warm_up()
     with naming:
         if not taken.is_set():  # still no run's: ready for one
             name_process(STANDBY_NAME)
