@@ -1,8 +1,8 @@
 """PrivX-like OAuth2: the password grant of API clients, behind Basic auth of the OAuth client, issues
 random bearer tokens that expire. Tokens live in memory only: after a restart, clients log in again.
 
-`ueba-view` lets a caller read, `ueba-manage` lets it change: no token or a bad one is 401, a good
-token without the permission is 403. Failed logins are throttled per caller (see LoginThrottle).
+A token carries its client's permissions, `ueba-view` and `ueba-manage` (what each lets a caller do, and
+the check on every route: `access.py`). Failed logins are throttled per caller (see LoginThrottle).
 """
 
 from __future__ import annotations
@@ -13,18 +13,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.security import HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 
-from ueba_api.models import ErrorCode
 from ueba_server.config import LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_SECONDS, ApiClient, ServerConfig
-from ueba_server.errors import ApiError, OAuthError, OAuthErrorBody
-
-if TYPE_CHECKING:  # state.py imports this module
-    from ueba_server.state import ServerState
+from ueba_server.errors import OAuthError, OAuthErrorBody
 
 TOKEN_PATH = "/auth/api/v1/oauth/token"
 VIEW = "ueba-view"
@@ -204,41 +200,3 @@ def _matching_client(clients: tuple[ApiClient, ...], client_id: str, secret: str
 
 def install_auth(app: FastAPI) -> None:
     app.include_router(router)
-
-
-@dataclass(frozen=True)
-class Authorized:
-    """What a route of the API gets once its caller is authorized: who called, and the server's state."""
-
-    caller: Caller
-    state: ServerState
-
-
-class _BearerPermission(HTTPBearer):
-    """The bearer scheme, the permission check and the server's state in one dependency: OpenAPI still
-    names the HTTPBearer scheme, and a request solves one dependency besides its route, not a chain of
-    three (FastAPI's dependency solving was the largest part of a read's time, docs/server.md)."""
-
-    def __init__(self, permission: str) -> None:
-        super().__init__(scheme_name="HTTPBearer", auto_error=False)
-        self.permission = permission
-
-    async def __call__(self, request: Request) -> Authorized:  # type: ignore[override]
-        # HTTPBearer's own reading of the header, without the credentials model it builds around it.
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "Authorization missing: send a bearer token", headers=challenge)
-        state: ServerState = request.app.state.server
-        caller = state.tokens.caller(token)
-        if caller is None:
-            raise ApiError(401, "The bearer token is invalid or has expired", headers=challenge)
-        if self.permission not in caller.permissions:
-            message = f"The {self.permission} permission is required"
-            raise ApiError(403, message, code=ErrorCode.PERMISSION_DENIED)
-        return Authorized(caller, state)
-
-
-Viewer = Annotated[Authorized, Depends(_BearerPermission(VIEW))]
-Manager = Annotated[Authorized, Depends(_BearerPermission(MANAGE))]

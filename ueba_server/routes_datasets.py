@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
 from ueba_api.limits import DEFAULT_HISTOGRAM_BINS, MAX_HISTOGRAM_BINS
 from ueba_api.models import Dataset, DatasetList
-from ueba_server.auth import Manager, Viewer
+from ueba_server.access import Manager, Viewer
 from ueba_server.connections import Window
 from ueba_server.openapi import (
     CONDITIONAL_RESPONSES,

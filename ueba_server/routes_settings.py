@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from ueba_api.models import AnomalySettings, UebaConfiguration
-from ueba_server.auth import Manager, Viewer
+from ueba_server.access import Manager, Viewer
 from ueba_server.errors import ApiError
 from ueba_server.openapi import EMPTY_OK, ERROR_RESPONSES, UEBA_PREFIX
 from ueba_server.routes_datasets import DatasetId

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ueba_api.models import InternalStatus, ServiceStatus, format_utc
-from ueba_server.auth import Viewer
+from ueba_server.access import Viewer
 from ueba_server.config import FEATURE_CONFIG_NAME
 from ueba_server.connections import Window
 from ueba_server.openapi import ERROR_RESPONSES, UEBA_PREFIX

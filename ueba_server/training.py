@@ -52,7 +52,11 @@ class TrainedModel:
 
 
 def reconstruction_losses(autoencoder: MLPRegressor, encoded: np.ndarray) -> np.ndarray:
-    return np.mean((autoencoder.predict(encoded) - encoded) ** 2, axis=1)
+    # In place: the difference and its square would each be another matrix the size of `encoded`.
+    errors = autoencoder.predict(encoded)
+    errors -= encoded
+    np.square(errors, out=errors)
+    return errors.mean(axis=1)
 
 
 def new_autoencoder(seed: int) -> MLPRegressor:
