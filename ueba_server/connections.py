@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from ueba_server.database import Database
+from ueba_server.database import Begin, Database
 from ueba_server.schemas import TimeRangeRequest
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,6 +35,8 @@ CONNECTION_COLUMNS = (
     "is_anomaly",
 )
 VERSION_KEY = "connections_version"
+# Rows of the same start in the order they were written: a run reads the same rows in the same order.
+ORDER = "start_us, id"
 
 
 def to_microseconds(moment: datetime) -> int:
@@ -101,6 +103,25 @@ def count_in_window(sorted_times: np.ndarray, window: Window) -> int:
     excluded = window.clipped_exclusions()
     inside = np.searchsorted(sorted_times, excluded[:, 1]) - np.searchsorted(sorted_times, excluded[:, 0])
     return total - int(inside.sum())
+
+
+@dataclass(frozen=True)
+class WholeTable:
+    """Every connection of a table no larger than the training sample limit (so no window of it is ever
+    sampled), labels left out, read ahead of a run, and the table's version when it was read."""
+
+    version: int
+    connections: pd.DataFrame
+
+    def window(self, window: Window) -> pd.DataFrame:
+        """The connections of `window`, as `ConnectionStore.load` reads them from the table at its version."""
+        start = self.connections["start_us"].to_numpy()
+        inside = ~window.excludes(start)
+        if window.start_us is not None:
+            inside &= start >= window.start_us
+        if window.end_us is not None:
+            inside &= start < window.end_us
+        return self.connections[inside].reset_index(drop=True)
 
 
 class ConnectionStore:
@@ -172,12 +193,22 @@ class ConnectionStore:
                     connection.executemany(
                         "INSERT INTO chosen (id) VALUES (?)", ((int(id_),) for id_ in chosen)
                     )
-                    query = f"SELECT {columns} FROM connections JOIN chosen USING (id) ORDER BY start_us"
+                    query = f"SELECT {columns} FROM connections JOIN chosen USING (id) ORDER BY {ORDER}"
                     return _typed(_frame(connection, query, []))
-            query = f"SELECT {columns} FROM connections {where} ORDER BY start_us"
+            query = f"SELECT {columns} FROM connections {where} ORDER BY {ORDER}"
             frame = _frame(connection, query, parameters)
         frame = frame[~window.excludes(frame["start_us"].to_numpy())]
         return _typed(frame.reset_index(drop=True))
+
+    def whole_table(self, limit: int) -> WholeTable | None:
+        """The whole table and its version, read in one snapshot, if it holds at most `limit` connections."""
+        with self.database.connect(Begin.SNAPSHOT) as connection:
+            if self._count(connection, "", []) > limit:
+                return None
+            version = Database.counter(connection, VERSION_KEY)
+            names = ", ".join(name for name in CONNECTION_COLUMNS if name != "is_anomaly")
+            frame = _frame(connection, f"SELECT {names} FROM connections ORDER BY {ORDER}", [])
+        return WholeTable(version, frame)
 
     @staticmethod
     def _count(connection: sqlite3.Connection, where: str, parameters: list[int]) -> int:

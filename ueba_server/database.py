@@ -174,6 +174,12 @@ class Database:
             )
 
     @staticmethod
+    def counter(connection: sqlite3.Connection, key: str) -> int:
+        """An integer setting (0 if never set), read inside the caller's transaction."""
+        row = connection.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    @staticmethod
     def increment_counter(connection: sqlite3.Connection, key: str) -> None:
         """Adds one to an integer setting inside the caller's transaction."""
         connection.execute(

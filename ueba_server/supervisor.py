@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from ueba_server.config import MAX_TRAINING_CONNECTIONS, ServerConfig
 from ueba_server.dataset_store import DatasetStore, StartedRun
@@ -109,7 +110,7 @@ class TrainingSupervisor:
                 return standby.process
             logger.warning("The standby training worker did not take run %s: starting another", job.result_id)
             standby.end()
-        worker = _Worker.start(self._context, os.getpid())
+        worker = _Worker.start(self._context, os.getpid(), self.config.database_path)
         if not worker.take(job):
             worker.end()
             raise RuntimeError(f"the new worker process ended before it took the job (exit code "
@@ -127,7 +128,7 @@ class TrainingSupervisor:
     def _start_standby(self) -> None:
         worker = None
         try:
-            worker = _Worker.start(self._context, os.getpid())
+            worker = _Worker.start(self._context, os.getpid(), self.config.database_path)
         except Exception:
             logger.exception("The standby training worker could not be started: a run starts its own")
         with self._lock:
@@ -199,9 +200,11 @@ class _Worker:
     connection: Connection
 
     @classmethod
-    def start(cls, context: SpawnContext, server_pid: int) -> _Worker:
+    def start(cls, context: SpawnContext, server_pid: int, database_path: Path) -> _Worker:
         ours, theirs = context.Pipe()
-        process = context.Process(target=serve_one_job, args=(theirs, server_pid), name="ueba-training")
+        process = context.Process(
+            target=serve_one_job, args=(theirs, server_pid, database_path), name="ueba-training"
+        )
         process.daemon = True
         try:
             process.start()

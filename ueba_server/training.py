@@ -16,6 +16,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -25,8 +26,8 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from ueba_server.config import FEATURE_CONFIG_NAME
-from ueba_server.connections import ConnectionStore, Window
+from ueba_server.config import FEATURE_CONFIG_NAME, MAX_TRAINING_CONNECTIONS
+from ueba_server.connections import ConnectionStore, WholeTable, Window
 from ueba_server.database import Database
 from ueba_server.dataset_store import DatasetStore
 from ueba_server.features import feature_pipeline
@@ -105,16 +106,25 @@ def warm_up() -> None:
         reconstruction_losses(autoencoder, x_validation)
 
 
-def run_training(job: TrainingJob) -> None:
-    """Worker process entry point. Every outcome ends up in the run's row; nothing is raised."""
+def read_ahead(database_path: Path) -> WholeTable | None:
+    """The whole connection table when no window of it would be sampled (see `WholeTable`): a standby
+    worker reads it while it waits, and a run whose table has not changed since takes its window from it
+    instead of reading it (0.4 s for 150,000 connections)."""
+    return ConnectionStore(Database(database_path)).whole_table(MAX_TRAINING_CONNECTIONS)
+
+
+def run_training(job: TrainingJob, read: WholeTable | None = None) -> None:
+    """Worker process entry point, with the table read ahead if any. Every outcome ends up in the run's
+    row; nothing is raised."""
     # One BLAS thread: the machine also serves the API (and, in tests, other work).
     with threadpool_limits(limits=1):
-        _Run(job).execute()
+        _Run(job, read).execute()
 
 
 class _Run:
-    def __init__(self, job: TrainingJob) -> None:
+    def __init__(self, job: TrainingJob, read: WholeTable | None) -> None:
         self.job = job
+        self.read = read
         self.database = Database(job.database_path)
         self.store = DatasetStore(self.database, job.models_dir)
         self.started = time.perf_counter()
@@ -133,12 +143,15 @@ class _Run:
                 self.job.result_id, "TRAINING_ERROR", f"{type(error).__name__}: {error}"
             )
 
+    def _connections(self, window: Window) -> pd.DataFrame:
+        store, read, limit = ConnectionStore(self.database), self.read, self.job.connection_limit
+        if read is not None and read.version == store.version() and len(read.connections) <= limit:
+            return read.window(window)
+        return store.load(window, limit=limit, seed=self.job.seed, labels=False)
+
     def _train(self) -> None:
         job = self.job
-        window = Window.from_request(self.store.run_time_range(job.result_id))
-        connections = ConnectionStore(self.database).load(
-            window, limit=job.connection_limit, seed=job.seed, labels=False
-        )
+        connections = self._connections(Window.from_request(self.store.run_time_range(job.result_id)))
         training, validation = split(connections, job.seed)
         features = feature_pipeline()
         # fit_transform describes and encodes the training split once (fit, then transform, did it twice).

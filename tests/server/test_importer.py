@@ -17,7 +17,7 @@ from ueba_server.cli import main
 from ueba_server.generator import GeneratorSettings, generate_connections
 from ueba_server.launch import PROJECT_ROOT, start_server
 
-from .helpers import wait_for_training
+from .helpers import standby_workers, wait_for_training, wait_until
 
 END = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -89,6 +89,16 @@ def test_csv_and_jsonl_import_then_serve_count_and_train(tmp_path: Path) -> None
         assert api.train_dataset(dataset_id) == 7_000
         result = wait_for_training(api, dataset_id)
         assert result.status == "SUCCESS", result.error_details
+
+        # The worker standing by has read the 7,000 connections ahead of the next run. An import while it
+        # waits changes the table: the next run trains on the table as it is now.
+        wait_until(lambda: standby_workers(server.pid), 60, "no worker stood by")
+        imported.iloc[:500].to_csv(tmp_path / "again.csv", index=False)
+        assert run_import(data_dir, tmp_path / "again.csv").returncode == 0
+        assert api.train_dataset(dataset_id) == 7_500
+        assert wait_for_training(api, dataset_id).status == "SUCCESS"
+        log = api.get_dataset(dataset_id, logs=True).latest_result.training_log
+        assert "connections: 7500 (of 7500 in the dataset)" in log, log
 
 
 def stored_connections(data_dir: Path) -> int:

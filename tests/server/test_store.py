@@ -64,6 +64,56 @@ def test_a_limit_gives_a_seeded_uniform_sample_of_the_window(store: ConnectionSt
     pd.testing.assert_frame_equal(store.load(window, limit=len(whole)), whole)
 
 
+def test_a_window_of_the_table_read_ahead_is_what_a_run_would_load(store: ConnectionStore) -> None:
+    """A standby worker reads a small table whole; a run then takes its window from it: the very frame a
+    load of the window gives, row for row and in order."""
+    times = store.sorted_start_times()
+    whole = store.whole_table(limit=SETTINGS.connections)
+    assert whole is not None and whole.version == store.version()
+    middle = int(times[len(times) // 2])
+    windows = [
+        Window(),
+        window_of(times),
+        Window(start_us=middle),  # open end
+        Window(end_us=middle),  # open start, the bound itself left out
+        Window(int(times[0]), int(times[-1]) + 1, np.array([[int(times[10]), int(times[5_000])]])),
+    ]
+    for window in windows:
+        expected = store.load(window, limit=SETTINGS.connections, seed=3, labels=False)
+        pd.testing.assert_frame_equal(whole.window(window), expected)
+    empty = Window(middle, middle)
+    assert whole.window(empty).empty and store.load(empty, labels=False).empty
+
+
+def test_rows_of_the_same_start_keep_the_order_they_were_written_in(tmp_path: Path) -> None:
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    connections = ConnectionStore(database)
+    written = pd.concat(generate_connections(GeneratorSettings(connections=60, seed=2)), ignore_index=True)
+    # Three starts only, given out of time order: each start is shared by about twenty rows.
+    written["start_us"] = np.array([3, 1, 2])[np.arange(len(written)) % 3] * 1_000_000
+    written["user"] = [f"writer-{number:03d}" for number in range(len(written))]
+    connections.insert([written])
+    loaded = connections.load(Window(), labels=False)
+    for start, rows in loaded.groupby("start_us"):
+        assert rows["user"].tolist() == written.loc[written["start_us"] == start, "user"].tolist()
+    whole = connections.whole_table(limit=len(written))
+    assert whole is not None
+    pd.testing.assert_frame_equal(whole.window(Window()), loaded)
+
+
+def test_a_table_over_the_limit_is_not_read_ahead_and_an_import_changes_its_version(tmp_path: Path) -> None:
+    database = Database(tmp_path / "ueba.sqlite3")
+    database.initialise()
+    connections = ConnectionStore(database)
+    connections.insert(generate_connections(GeneratorSettings(connections=1_000, seed=4)))
+    assert connections.whole_table(limit=999) is None
+    read = connections.whole_table(limit=1_000)
+    assert read is not None and len(read.connections) == 1_000
+    connections.insert([read.connections.head(10).assign(is_anomaly=False)])
+    assert read.version != connections.version()
+
+
 def test_the_counter_follows_imports(store: ConnectionStore, tmp_path: Path) -> None:
     database = Database(tmp_path / "ueba.sqlite3")
     database.initialise()
