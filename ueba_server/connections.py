@@ -234,21 +234,26 @@ class ConnectionCounter:
     def __init__(self, store: ConnectionStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._version = -1
-        self._times = np.empty(0, dtype=np.int64)
+        # (table version, its sorted start times), replaced as one: a reader never pairs one with the other's.
+        self._held: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
 
     def count(self, window: Window) -> int:
         return count_in_window(self.refresh(), window)
 
+    def count_if_current(self, window: Window) -> int | None:
+        """The count, if the start times held are of the table as it is; None when a reload is due (seconds
+        for millions of rows: `count` does it)."""
+        version, times = self._held
+        return count_in_window(times, window) if version == self.store.version() else None
+
     def refresh(self) -> np.ndarray:
         """The sorted start times, reloaded only if the table changed since the last call."""
         version = self.store.version()
-        if version != self._version:
+        if version != self._held[0]:
             with self._lock:
-                if version != self._version:
-                    self._times = self.store.sorted_start_times()
-                    self._version = version
-        return self._times
+                if version != self._held[0]:
+                    self._held = (version, self.store.sorted_start_times())
+        return self._held[1]
 
     def time_span(self) -> tuple[datetime, datetime] | None:
         """The first and last connection's start, from the sorted times already held: no query."""
