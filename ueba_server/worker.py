@@ -1,14 +1,13 @@
 """The training worker process's entry point. The API process imports this module to name the entry
 point, never scikit-learn itself, which keeps the server's start-up quick.
 
-A worker is started before it has a job (the supervisor keeps one standing by): it imports the training
-code, warms it up (`training.warm_up`) and reads the connection table ahead when it is small enough
-(`training.read_ahead`) in a thread, while its main thread waits for the one job it will ever run on its
-end of a pipe. Its process name says where it is: `ueba-standby` once that is done and no
-job came, `ueba-run-<result
-id>` as soon as the job comes (imported or not). It then says so on the pipe (the supervisor hands a run
-over only to a worker that answered) and trains. A worker whose server is gone (the pipe at EOF, or
-another parent) exits at once, without a job and without running anything at exit.
+A worker is started before it has a job (the supervisor keeps one standing by): in a thread, it imports
+the training code, warms it up (`training.warm_up`) and reads the connection table ahead when it is small
+enough (`training.read_ahead`), while its main thread waits for the one job it will ever run on its end
+of a pipe. Its process name says where it is: `ueba-standby` once that is done and no job came,
+`ueba-run-<result id>` as soon as the job comes (ready or not). It then says so on the pipe (the
+supervisor hands a run over only to a worker that answered) and trains. A worker whose server is gone
+(the pipe at EOF, or another parent) exits at once, without a job and without running anything at exit.
 """
 
 from __future__ import annotations
