@@ -127,12 +127,16 @@ class ApiTimeoutError(ApiConnectionError):
 class ApiResponseValidationError(UebaError):
     """A 2xx answer whose body does not have the shape the contract promises."""
 
-    def __init__(self, message: str, *, status_code: int, method: str, url: str, body_text: str) -> None:
+    def __init__(
+        self, message: str, *, status_code: int, method: str, url: str, body_text: str,
+        may_have_acted: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.status_code = status_code
         self.method = method
         self.url = url
         self.body_text = body_text
+        self.may_have_acted = may_have_acted
 
     @classmethod
     def from_response(
@@ -143,15 +147,14 @@ class ApiResponseValidationError(UebaError):
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "body"
         sentence = f"Unexpected answer from {request.method} {url}: {problem['msg']} ({where})"
-        failure = cls(
+        return cls(
             f"{sentence}; {note}" if note else sentence,
             status_code=response.status_code,
             method=request.method,
             url=url,
             body_text=_trimmed(response.text, MAX_BODY_TEXT) if keep_body else "",
+            may_have_acted=bool(note),
         )
-        failure.may_have_acted = bool(note)
-        return failure
 
 
 class ApiStatusError(UebaError):
@@ -170,8 +173,10 @@ class ApiStatusError(UebaError):
         details: list[ErrorBody | None] | None = None,
         body_text: str = "",
         retry_after: float | None = None,
+        may_have_acted: bool = False,
     ) -> None:
         super().__init__(message)
+        self.may_have_acted = may_have_acted
         self.status_code = status_code
         self.retry_after = retry_after
         self.error_code = error_code
@@ -196,7 +201,7 @@ class ApiStatusError(UebaError):
         notes = [note] if note else []
         if retry_after is not None:
             notes.append(f"the server asks to wait {readable_seconds(retry_after)} before trying again")
-        failure = error_class(
+        return error_class(
             "; ".join([_sentence(response, body), *notes]),
             status_code=response.status_code,
             method=request.method,
@@ -207,9 +212,8 @@ class ApiStatusError(UebaError):
             details=body.details if body else [],
             body_text=_trimmed(response.text, MAX_BODY_TEXT),
             retry_after=retry_after,
+            may_have_acted=bool(note),
         )
-        failure.may_have_acted = bool(note)
-        return failure
 
 
 class BadRequestError(ApiStatusError):
