@@ -85,6 +85,15 @@ class Window:
         clipped = np.clip(self.excluded, low, high)
         return clipped[clipped[:, 0] < clipped[:, 1]]
 
+    def holds(self, times: np.ndarray) -> np.ndarray:
+        """A mask of the `times` inside the window: within its bounds and in no excluded period."""
+        inside = ~self.excludes(times)
+        if self.start_us is not None:
+            inside &= times >= self.start_us
+        if self.end_us is not None:
+            inside &= times < self.end_us
+        return inside
+
     def excludes(self, times: np.ndarray) -> np.ndarray:
         """A mask of the sorted-or-not `times` that fall in an excluded period."""
         if len(self.excluded) == 0:
@@ -115,13 +124,7 @@ class WholeTable:
 
     def window(self, window: Window) -> pd.DataFrame:
         """The connections of `window`, as `ConnectionStore.load` reads them from the table at its version."""
-        start = self.connections["start_us"].to_numpy()
-        inside = ~window.excludes(start)
-        if window.start_us is not None:
-            inside &= start >= window.start_us
-        if window.end_us is not None:
-            inside &= start < window.end_us
-        return self.connections[inside].reset_index(drop=True)
+        return self.connections[window.holds(self.connections["start_us"].to_numpy())].reset_index(drop=True)
 
 
 class ConnectionStore:
@@ -133,7 +136,8 @@ class ConnectionStore:
             return connection.execute("SELECT 1 FROM connections LIMIT 1").fetchone() is None
 
     def version(self) -> int:
-        return int(self.database.get_setting(VERSION_KEY, 0))
+        with self.database.connect() as connection:
+            return Database.counter(connection, VERSION_KEY)
 
     def insert(self, frames: Iterable[pd.DataFrame], *, replace: bool = False) -> int:
         """Appends frames with CONNECTION_COLUMNS in one transaction (all or nothing); returns the rows.
@@ -175,8 +179,7 @@ class ConnectionStore:
             conditions.append("start_us < ?")
             parameters.append(window.end_us)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        names = [name for name in CONNECTION_COLUMNS if labels or name != "is_anomaly"]
-        columns = ", ".join(names)
+        columns = _selected(labels)
         with self.database.connect() as connection:
             # Counting the range walks the start_us index and builds no row (2 ms for 150,000): only a
             # range over the limit pays for reading every candidate's id and time (a third of a whole
@@ -206,13 +209,18 @@ class ConnectionStore:
             if self._count(connection, "", []) > limit:
                 return None
             version = Database.counter(connection, VERSION_KEY)
-            names = ", ".join(name for name in CONNECTION_COLUMNS if name != "is_anomaly")
-            frame = _frame(connection, f"SELECT {names} FROM connections ORDER BY {ORDER}", [])
+            query = f"SELECT {_selected(labels=False)} FROM connections ORDER BY {ORDER}"
+            frame = _frame(connection, query, [])
         return WholeTable(version, frame)
 
     @staticmethod
     def _count(connection: sqlite3.Connection, where: str, parameters: list[int]) -> int:
         return connection.execute(f"SELECT COUNT(*) FROM connections {where}", parameters).fetchone()[0]
+
+
+def _selected(labels: bool) -> str:
+    """The columns a load selects: all of them, or all but the `is_anomaly` label, which no training reads."""
+    return ", ".join(name for name in CONNECTION_COLUMNS if labels or name != "is_anomaly")
 
 
 def _frame(connection: sqlite3.Connection, query: str, parameters: list[int]) -> pd.DataFrame:

@@ -110,12 +110,15 @@ class TrainingSupervisor:
                 return standby.process
             logger.warning("The standby training worker did not take run %s: starting another", job.result_id)
             standby.end()
-        worker = _Worker.start(self._context, os.getpid(), self.config.database_path)
+        worker = self._new_worker()
         if not worker.take(job):
             worker.end()
             raise RuntimeError(f"the new worker process ended before it took the job (exit code "
                                f"{worker.process.exitcode})")  # fmt: skip
         return worker.process
+
+    def _new_worker(self) -> _Worker:
+        return _Worker.start(self._context, os.getpid(), self.config.database_path)
 
     def _refill(self) -> None:
         """Starts a standby worker in the background if one is wanted and none is there or coming."""
@@ -128,7 +131,7 @@ class TrainingSupervisor:
     def _start_standby(self) -> None:
         worker = None
         try:
-            worker = _Worker.start(self._context, os.getpid(), self.config.database_path)
+            worker = self._new_worker()
         except Exception:
             logger.exception("The standby training worker could not be started: a run starts its own")
         with self._lock:

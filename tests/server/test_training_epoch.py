@@ -8,7 +8,7 @@ import pytest
 
 from ueba_server.features import feature_pipeline
 from ueba_server.generator import GeneratorSettings, generate_connections
-from ueba_server.training import fitted_training_loss, new_autoencoder, reconstruction_losses
+from ueba_server.training import fitted_training_loss, new_autoencoder, reconstruction_losses, warm_up
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +53,9 @@ def test_the_training_loss_from_the_fit_is_the_mean_squared_reconstruction_error
     assert fitted_training_loss(autoencoder, len(encoded)) == pytest.approx(separately, rel=1e-4)
     # The L2 penalty in scikit-learn's own loss_ is taken out: loss_ alone is not on this scale.
     assert 2 * autoencoder.loss_ != pytest.approx(separately, rel=1e-4)
+
+
+def test_the_standby_warm_up_runs_every_step_of_a_training() -> None:
+    """A standby worker swallows an error of its warm-up (the run then pays the first calls itself): here
+    it raises, should a step of the training no longer fit what the warm-up feeds it."""
+    warm_up()
