@@ -1,13 +1,15 @@
 """Datasets: every dataset at a glance; select one to act on it.
 
 What it fetches: the shared slim list of datasets (ui/listing.py: asked for once per server, then kept;
-a write here clears it) and the connection count of the selected dataset. The table shows the counts
+a write here clears it, and Refresh drops it with the cached counts; the table's caption says when the
+server listed it) and the connection count of the selected dataset. The table shows the counts
 already known (cached by any page) and leaves the rest blank: one count per dataset would be 1,000
 requests on a real PrivX. While a dataset trains, the page watches the list through the listing's own
 check against `/status/internal` and runs again when a training ended.
 """
 
 import time
+from datetime import datetime
 
 import streamlit as st
 
@@ -38,6 +40,9 @@ WRITE_OPTIONS = {} if may_write else {"disabled": True, "help": calls.VIEW_ONLY_
 
 with st.container(horizontal=True, vertical_alignment="bottom"):
     st.title("Datasets", width="stretch")
+    st.button("Refresh", key="datasets.refresh", icon=":material/refresh:", on_click=calls.forget_all_answers,
+              help=f"Ask the server again for the datasets and their connection counts (the list is kept "
+                   f"for up to {listing.LISTING_TTL_SECONDS} s, and changes made elsewhere show after that)")
     if st.button("New dataset", key="datasets.new", type="primary", icon=":material/add:", **WRITE_OPTIONS):
         st.switch_page(navigation.EDITOR_PAGE)
 
@@ -58,8 +63,10 @@ TABLE_CONFIG = {
 }
 
 
-def pick_from_table(datasets: list[Dataset], counts: dict[str | None, int]) -> Dataset | None:
-    """The datasets table; the dataset of the selected row, if any."""
+def pick_from_table(
+    datasets: list[Dataset], counts: dict[str | None, int], listed_at: datetime
+) -> Dataset | None:
+    """The datasets table (listed by the server at `listed_at`); the dataset of the selected row, if any."""
     table = datasets_table(datasets, counts)
     table["active"] = table["active"].map({True: "● active", False: ""})
     table["comment"] = table["comment"].fillna("(no comment)")
@@ -73,7 +80,7 @@ def pick_from_table(datasets: list[Dataset], counts: dict[str | None, int]) -> D
         column_order=TABLE_COLUMNS,
         column_config=TABLE_CONFIG,
     )
-    st.caption("Select a row to open that dataset.")
+    st.caption(f"Select a row to open that dataset. Listed by the server at {describe_time(listed_at)}.")
     rows = selection.selection.rows
     return datasets[rows[0]] if rows and rows[0] < len(datasets) else None
 
@@ -190,7 +197,7 @@ def datasets_view(client: UebaClient) -> list[Dataset] | None:
         st.info("No datasets yet. A dataset says which connections a model learns from: "
                 "create one with **New dataset**.", icon=":material/info:")
         return datasets
-    dataset = pick_from_table(datasets, known_counts(datasets))
+    dataset = pick_from_table(datasets, known_counts(datasets), listing.listed_at(client))
     if dataset is not None:
         dataset_panel(client, dataset)
     return datasets

@@ -66,7 +66,15 @@ def forget_answers() -> None:
     st.session_state.pop(_STOPPED, None)
     _cached_status.clear()
     _cached_count.clear()
+    _counted.clear()
     _cached_access.clear()
+
+
+def forget_all_answers() -> None:
+    """Every cached answer dropped, the shared list of datasets included: the next run shows what the
+    server holds now (what other clients changed, the connections an import added)."""
+    forget_answers()
+    listing.forget_listing()
 
 
 # The client

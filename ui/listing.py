@@ -16,6 +16,8 @@ another one's credentials fetched.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 import streamlit as st
 
@@ -38,6 +40,13 @@ KEPT_RUNS = 64
 Listing = tuple[Dataset, ...]
 
 
+class _Fetched(NamedTuple):
+    datasets: Listing
+    runs: frozenset
+    """`review.listed_runs` of the datasets: made once per listing, not per page run."""
+    at: datetime
+
+
 def _server_key() -> str:
     return server.settings_key()
 
@@ -46,10 +55,10 @@ def _server_key() -> str:
 # 1,000 datasets x 20 runs takes 0.77 s (min of 5, this 2-core machine), more than the rest of a page
 # rerun. The list is shared as it is: a tuple, whose datasets no page changes.
 @st.cache_resource(ttl=LISTING_TTL_SECONDS, show_spinner=False, refresh_mode="background", max_entries=16)
-def _cached_listing(server_key: str, _client: UebaClient) -> tuple[tuple[Dataset, ...], frozenset]:
-    """The slim listing, and its runs as `review.listed_runs` (made once per listing, not per page run)."""
+def _cached_listing(server_key: str, _client: UebaClient) -> _Fetched:
+    at = datetime.now(UTC)
     listed = tuple(review.listed(_client.list_datasets(logs=False, bin_count=LISTING_BIN_COUNT).items))
-    return listed, review.listed_runs(listed)
+    return _Fetched(listed, review.listed_runs(listed), at)
 
 
 @st.cache_data(ttl=CHECK_SECONDS, show_spinner=False, max_entries=16)
@@ -65,11 +74,11 @@ def datasets(client: UebaClient, *,
     key = _server_key()
 
     def fetch() -> Listing:
-        return _cached_listing(key, client)[0]
+        return _cached_listing(key, client).datasets
 
     with st.spinner(f"Loading the list of datasets from {client.base_url}…"):
         listed = wait(fetch) if wait else fetch()
-        runs = _cached_listing(key, client)[1]  # the same cache entry: no second fetch
+        runs = _cached_listing(key, client).runs  # the same cache entry: no second fetch
         unknown = review.finished_runs_unknown(runs, _cached_internal_status(key, client))
         refetched_for = _refetched_for(key)
         if unknown - refetched_for:
@@ -85,6 +94,11 @@ def datasets(client: UebaClient, *,
 def _refetched_for(server_key: str) -> set[str]:
     """The server's ids of the finished runs the list was fetched again for."""
     return set()
+
+
+def listed_at(client: UebaClient) -> datetime:
+    """When the list of datasets `datasets` gives was asked for (UTC): how old what a page shows is."""
+    return _cached_listing(_server_key(), client).at
 
 
 def forget_listing() -> None:

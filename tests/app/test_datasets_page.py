@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -49,7 +51,8 @@ def test_the_table_shows_each_dataset_with_its_size(
     for name, config in time_columns.items():
         assert config["label"].endswith("(UTC)"), name
         assert config["type_config"]["format"] == "YYYY-MM-DD HH:mm", name
-    assert app.main.caption[-1].value == "Select a row to open that dataset."
+    assert app.main.caption[-1].value.startswith("Select a row to open that dataset. Listed by the server")
+    assert listed_at(app) <= datetime.now(UTC)
 
     # The selected dataset's panel counts its own connections; the table shows the count from then on.
     expected_count = api.count_connections(api.get_dataset(dataset.id).time_range_settings)
@@ -57,6 +60,48 @@ def test_the_table_shows_each_dataset_with_its_size(
     assert f"{expected_count:,} connections" in app.main.caption[-1].value + app.main.caption[-2].value
     app.run()
     assert row_of(app, dataset.id)["connections"] == expected_count
+
+
+def listed_ids(app: AppTest) -> list[str]:
+    [table] = [frame.value for frame in app.dataframe if (frame.key or "").startswith("datasets.table")]
+    return list(table["id"])
+
+
+def listed_at(app: AppTest) -> datetime:
+    """The time the table's caption says the server listed the datasets at."""
+    [caption] = [caption.value for caption in app.main.caption if "Listed by the server at" in caption.value]
+    stamp = caption.removeprefix("Select a row to open that dataset. Listed by the server at ")
+    # describe_time leaves out seconds only on a whole minute, to the microsecond.
+    pattern = "%Y-%m-%d %H:%M:%S UTC." if stamp.count(":") == 2 else "%Y-%m-%d %H:%M UTC."
+    return datetime.strptime(stamp, pattern).replace(tzinfo=UTC)
+
+
+def test_refresh_shows_what_another_client_changed_and_forgets_the_counts(
+    app: AppTest, api: UebaClient, new_dataset: Callable[..., Dataset]
+) -> None:
+    counted = new_dataset()
+    select_dataset(app.run(), counted.id)
+    app.run()
+    count = row_of(app, counted.id)["connections"]
+    assert count == api.count_connections(counted.time_range_settings)
+    first_listed = listed_at(app)
+
+    time.sleep(1.1)  # the caption's time has seconds: the next listing's must read later
+    made_elsewhere = new_dataset()  # through the API, as another user or a script would
+    app.run()
+    assert made_elsewhere.id not in listed_ids(app), "the shared list is kept, not asked for at every run"
+    assert listed_at(app) == first_listed
+    assert "kept for up to 60 s" in app.button(key="datasets.refresh").help
+
+    app.button(key="datasets.refresh").click().run()
+    assert not app.exception and not app.error
+    assert made_elsewhere.id in listed_ids(app)
+    assert first_listed < listed_at(app) <= datetime.now(UTC)
+    # The counts were forgotten with the list: the table shows none it has not asked for again (the
+    # selected dataset's panel asks, and the next run shows it).
+    assert pd.isna(row_of(app, counted.id)["connections"])
+    app.run()
+    assert row_of(app, counted.id)["connections"] == count
 
 
 def test_selecting_a_row_opens_the_dataset_and_duplicate_copies_it(
