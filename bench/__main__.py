@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import time
 import traceback
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bench.harness import Verdict
@@ -42,10 +42,20 @@ PACKAGES = [
     "fastapi",
     "starlette",
     "uvicorn",
+    "uvloop",
+    "httptools",
     "httpx",
     "pydantic",
     "streamlit",
 ]
+
+
+def installed(package: str) -> str:
+    """The package's version; uvloop, for one, is not installed on Windows."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def machine() -> str:
@@ -54,7 +64,7 @@ def machine() -> str:
                 if line.startswith("model name")), platform.processor())  # fmt: skip
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    packages = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
+    packages = ", ".join(f"{name} {installed(name)}" for name in PACKAGES)
     return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, load average {load}; Python"
             f" {platform.python_version()}, SQLite {sqlite3.sqlite_version}; {packages}")  # fmt: skip
 

@@ -1,17 +1,24 @@
-"""The pieces every benchmark relies on: the verdict line, turns, and the delay proxy's latency."""
+"""The pieces benchmarks rely on: the verdict line, turns, the delay proxy's latency and the SDK's way."""
 
 from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from bench.client_vs_per_request import sdk_way
 from bench.delay_proxy import DelayProxy
-from bench.harness import Verdict, percentile, take_turns
+from bench.harness import Verdict, bearer_token, percentile, take_turns
+from ueba_api.models import Dataset, TimeRange
+from ueba_server.launch import start_server
+from ueba_server.openapi import UEBA_PREFIX
+from ueba_server.tls import self_signed_certificate
 
 
 def test_the_verdict_line_has_the_documented_shape() -> None:
@@ -75,3 +82,19 @@ def test_the_proxy_delays_each_direction_and_keeps_the_bytes_in_order(echo_port:
     # one trip can wait a scheduler slice, which says nothing of the echo server.
     direct = min(round_trip(echo_port, b"ping")[0] for _ in range(5))
     assert direct < again - 0.1
+
+
+def test_the_sdks_way_fetches_the_dataset_over_a_new_tls_connection_each_time(tmp_path: Path) -> None:
+    with start_server(tmp_path, tls=True, connections=2_000) as server, server.client() as api:
+        dataset_id = api.create_dataset(Dataset(time_range_settings=TimeRange(), comment="sdk"))
+        token = bearer_token(server)
+        url = f"{server.base_url}{UEBA_PREFIX}/datasets/{dataset_id}"
+        get = sdk_way(url, token, Path(server.ca_cert or "").read_text())
+        assert get() == get() == api.get_dataset(dataset_id)
+        with pytest.raises(RuntimeError, match="answered 401"):
+            sdk_way(url, "not-a-token", Path(server.ca_cert or "").read_text())()
+        other_dir = tmp_path / "other"
+        other_dir.mkdir()
+        other_ca, _ = self_signed_certificate(other_dir)
+        with pytest.raises(ssl.SSLCertVerificationError):  # it verifies the server against the CA it is given
+            sdk_way(url, token, other_ca.read_text())()
