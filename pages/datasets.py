@@ -17,7 +17,7 @@ import ui.bootstrap  # noqa: F401  (first: the legacy pages/ folder workaround)
 from ueba_api import review
 from ueba_api.client import UebaClient
 from ueba_api.errors import UebaError
-from ueba_api.frames import Run, datasets_table
+from ueba_api.frames import Run
 from ueba_api.models import Dataset, TrainingResult, TrainingStatus
 from ueba_api.periods import describe_time
 from ueba_api.review import MISSING
@@ -64,10 +64,10 @@ TABLE_CONFIG = {
 
 
 def pick_from_table(
-    datasets: list[Dataset], counts: dict[str | None, int], listed_at: datetime
+    datasets: listing.Listing, counts: dict[str, int], listed_at: datetime
 ) -> Dataset | None:
     """The datasets table (listed by the server at `listed_at`); the dataset of the selected row, if any."""
-    table = datasets_table(datasets, counts)
+    table = listing.table(datasets, counts)
     table["active"] = table["active"].map({True: "● active", False: ""})
     table["comment"] = table["comment"].fillna("(no comment)")
     selection = st.dataframe(
@@ -184,11 +184,11 @@ def dataset_panel(client: UebaClient, dataset: Dataset) -> None:
             st.caption("The active dataset cannot be deleted or changed: deactivate it first.")
 
 
-def datasets_view(client: UebaClient) -> list[Dataset] | None:
+def datasets_view(client: UebaClient) -> listing.Listing | None:
     """The table and the selected dataset; the datasets shown (None if they could not be loaded)."""
     with calls.api_call("load the datasets") as call:
-        datasets = list(listing.datasets(
-            client, wait=lambda fetch: calls.wait_for("load the datasets", fetch, client)))
+        datasets = listing.datasets(
+            client, wait=lambda fetch: calls.wait_for("load the datasets", fetch, client))
     if not call.ok:
         return None
     # Announces the trainings that ended, each read in full: the listed runs have no epochs to count.
@@ -213,10 +213,11 @@ def ended_result(client: UebaClient, run: Run) -> TrainingResult:
     return results[run.number - 1] if len(results) >= run.number else run.result
 
 
-def known_counts(datasets: list[Dataset]) -> dict[str | None, int]:
+def known_counts(datasets: listing.Listing) -> dict[str, int]:
     """The connection counts already counted (by this page's panel or any other page), asking nothing."""
     counts = calls.counted_already(dataset.time_range_settings for dataset in datasets)
-    return {dataset.id: count for dataset, count in zip(datasets, counts, strict=True) if count is not None}
+    return {dataset.id or "": count for dataset, count in zip(datasets, counts, strict=True)
+            if count is not None}
 
 
 def watch_trainings(client: UebaClient, shown: review.RunsSnapshot, drawn_at: float) -> None:

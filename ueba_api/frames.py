@@ -132,6 +132,14 @@ def datasets_table(
     return typed_frame(rows, DATASET_COLUMNS)
 
 
+def with_connections(table: pd.DataFrame, connections: Mapping[str, int]) -> pd.DataFrame:
+    """A copy of a `datasets_table` whose connection counts are those of `connections` (dataset id ->
+    count; <NA> for the others): a table built once can take the counts known at each page run."""
+    frame = table.copy()
+    frame["connections"] = frame["id"].map(connections).astype(DATASET_COLUMNS["connections"])
+    return frame
+
+
 @dataclass(frozen=True)
 class Run:
     """One training of one dataset, with a label that is unique among the runs it was listed with."""

@@ -14,6 +14,7 @@ from ueba_api.frames import (
     loss_frame,
     training_history,
     training_runs,
+    with_connections,
     with_utc_labels,
 )
 from ueba_api.models import Dataset, DatasetList, Histogram, TimeRange, TrainingResult
@@ -62,6 +63,15 @@ def test_datasets_table_accepts_a_plain_list_and_leaves_unknown_counts_empty(
 
     assert table["connections"].isna().all()
     assert len(table) == 3
+
+
+def test_counts_given_to_a_table_built_without_them_make_the_same_table(dataset_list: DatasetList) -> None:
+    counts = {TRAINED_ID: 45123, UNTRAINED_ID: 0}
+    built_once = datasets_table(dataset_list)
+
+    pd.testing.assert_frame_equal(with_connections(built_once, counts), datasets_table(dataset_list, counts))
+    assert built_once["connections"].isna().all(), "the table built once is left as it was"
+    pd.testing.assert_frame_equal(with_connections(built_once, {}), built_once)
 
 
 def test_datasets_table_of_nothing_has_the_same_columns_and_dtypes() -> None:
