@@ -64,7 +64,7 @@ TABLE_CONFIG = {
 
 
 def pick_from_table(
-    datasets: listing.Listing, counts: dict[str, int], listed_at: datetime
+    datasets: listing.Listing, counts: dict[str, int], listed_at: datetime | None
 ) -> Dataset | None:
     """The datasets table (listed by the server at `listed_at`); the dataset of the selected row, if any."""
     table = listing.table(datasets, counts)
@@ -80,7 +80,8 @@ def pick_from_table(
         column_order=TABLE_COLUMNS,
         column_config=TABLE_CONFIG,
     )
-    st.caption(f"Select a row to open that dataset. Listed by the server at {describe_time(listed_at)}.")
+    when = f" Listed by the server at {describe_time(listed_at)}." if listed_at else ""
+    st.caption(f"Select a row to open that dataset.{when}")
     rows = selection.selection.rows
     return datasets[rows[0]] if rows and rows[0] < len(datasets) else None
 
@@ -197,7 +198,7 @@ def datasets_view(client: UebaClient) -> listing.Listing | None:
         st.info("No datasets yet. A dataset says which connections a model learns from: "
                 "create one with **New dataset**.", icon=":material/info:")
         return datasets
-    dataset = pick_from_table(datasets, known_counts(datasets), listing.listed_at(client))
+    dataset = pick_from_table(datasets, known_counts(datasets), listing.listed_at(client, datasets))
     if dataset is not None:
         dataset_panel(client, dataset)
     return datasets

@@ -99,9 +99,11 @@ def _refetched_for(server_key: str) -> set[str]:
     return set()
 
 
-def listed_at(client: UebaClient) -> datetime:
-    """When the list of datasets `datasets` gives was asked for (UTC): how old what a page shows is."""
-    return _cached_listing(_server_key(), client).at
+def listed_at(client: UebaClient, listed: Listing) -> datetime | None:
+    """When `listed` (what `datasets` gave) was asked for, in UTC: how old what a page shows is. None
+    once the cache holds a newer listing (a refresh in the background may land in between)."""
+    fetched = _cached_listing(_server_key(), client)
+    return fetched.at if fetched.datasets is listed else None
 
 
 def table(listed: Listing, connections: Mapping[str, int]) -> pd.DataFrame:
